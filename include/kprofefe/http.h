@@ -1,0 +1,77 @@
+/* http: one HTTP request on the shared loop, with the limits every untrusted peer needs. */
+#ifndef KPROFEFE_HTTP_H
+#define KPROFEFE_HTTP_H
+
+#include <stddef.h>
+
+#include "kprofefe/loop.h"
+
+/* TLS settings for one peer. Every pointer is borrowed for the request's life. */
+typedef struct http_tls {
+	const char *ca_file;      /* PEM bundle to trust, or NULL */
+	const char *ca_pem;       /* the same, inline (kubeconfig *-data), or NULL */
+	const char *cert_file;    /* client certificate, or NULL */
+	const char *cert_pem;
+	const char *key_file;     /* client key, or NULL */
+	const char *key_pem;
+	int insecure;             /* skip verification of the server (never default) */
+	const char *connect_host; /* with server_name: dial this host:port instead of
+	                             the URL's, which then names the certificate */
+} http_tls;
+
+typedef struct http_options {
+	const char *method;              /* NULL: GET, or POST when body is set */
+	const unsigned char *body;       /* borrowed until done/cancel; NULL for none */
+	size_t body_len;
+	const char *const *headers;      /* NULL-terminated "Name: value" list, copied */
+	long connect_timeout_ms;         /* 0: 5000 */
+	long timeout_ms;                 /* whole transfer; 0: none (watch streams) */
+	long idle_timeout_s;             /* abort when under 1 byte/s for this long; 0: off */
+	size_t max_body_bytes;           /* 0: unlimited; above it the request fails */
+	const http_tls *tls;             /* NULL: system CA store */
+	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
+	/* Streaming: when set, body bytes go here as they arrive instead of being
+	 * kept; return 0 to go on, non-zero to abort the transfer. */
+	int (*on_data)(const unsigned char *data, size_t len, void *arg);
+} http_options;
+
+/* Why a transfer failed, coarse enough to be a metric label. */
+enum http_failure {
+	HTTP_FAIL_NONE,      /* completed, whatever the status */
+	HTTP_FAIL_CONNECT,   /* DNS, refused, unreachable, TLS handshake */
+	HTTP_FAIL_TIMEOUT,   /* connect, total or idle timeout */
+	HTTP_FAIL_TOO_LARGE, /* the body passed max_body_bytes */
+	HTTP_FAIL_ABORTED,   /* on_data asked to stop */
+	HTTP_FAIL_OTHER
+};
+
+typedef struct http_response {
+	long status;                /* HTTP status; 0 when none arrived */
+	int ok;                     /* transfer completed (any status) */
+	enum http_failure failure;  /* HTTP_FAIL_NONE when ok */
+	const char *error;          /* why the transfer failed, or NULL when ok */
+	const unsigned char *body;  /* NUL-terminated; empty when streamed */
+	size_t body_len;
+	const char *content_type;   /* or NULL */
+	double seconds;             /* wall time of the transfer */
+} http_response;
+
+typedef void (*http_done_fn)(const http_response *resp, void *arg);
+
+typedef struct http_request http_request;
+
+/*
+ * Starts a request; done is called exactly once from the loop (never from inside
+ * http_start), unless http_cancel comes first. The response and everything it
+ * points to is valid only during the callback. Redirects are never followed and
+ * only http and https are allowed. The request frees itself after done returns.
+ */
+http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
+			 http_done_fn done, void *arg);
+/* Stops and frees a request that has not finished; done is not called. */
+void http_cancel(http_request *req);
+
+/* Percent-encodes s for a URL query or path segment (RFC 3986 unreserved kept). */
+char *http_escape(const char *s);
+
+#endif

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: dependencies, build, unit tests, end-to-end tests, then the
+# unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
+
+scripts/install-deps.sh
+
+step() { printf '\n== %s\n' "$*"; }
+jobs=$(nproc)
+
+step "build (Debug)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build -j "$jobs"
+
+step "unit tests"
+ctest --test-dir build -L unit --output-on-failure -j "$jobs"
+
+step "end-to-end tests (real kube-apiserver, etcd, profefe, kubectl, Go pprof targets)"
+ctest --test-dir build -L e2e --output-on-failure
+
+step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKPROFEFE_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
