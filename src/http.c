@@ -15,6 +15,7 @@ struct http_request {
 	struct curl_slist *connect_to;
 	buf_t body;
 	size_t max_body_bytes;
+	size_t received; /* body bytes so far, kept or streamed */
 	int too_large;
 	int aborted;
 	int (*on_data)(const unsigned char *data, size_t len, void *arg);
@@ -36,16 +37,19 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
 	http_request *req = userp;
 	size_t len = size * nmemb;
+	/* Streamed bytes count too: a watch that never ends is capped by the caller
+	 * leaving max_body_bytes at 0, not by the cap being skipped. */
+	if (req->max_body_bytes && len > req->max_body_bytes - req->received) {
+		req->too_large = 1;
+		return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+	}
+	req->received += len;
 	if (req->on_data) {
 		if (req->on_data((const unsigned char *)data, len, req->arg) != 0) {
 			req->aborted = 1;
 			return 0;
 		}
 		return len;
-	}
-	if (req->max_body_bytes && req->body.len + len > req->max_body_bytes) {
-		req->too_large = 1;
-		return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
 	}
 	buf_append(&req->body, data, len);
 	return len;
@@ -101,6 +105,13 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 	request_free(req);
 }
 
+/* loop_free is ending the request before it finished: free it, say nothing. */
+static void on_dropped(CURL *easy, void *arg)
+{
+	(void)easy;
+	request_free(arg);
+}
+
 static void set_tls(CURL *easy, http_request *req, const http_tls *tls)
 {
 	if (tls->ca_file)
@@ -146,7 +157,10 @@ static void set_method_and_body(CURL *easy, const http_options *opt)
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, opt->body);
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)opt->body_len);
 	}
-	if (opt->method && strcmp(opt->method, opt->body ? "POST" : "GET") != 0)
+	/* HEAD must be curl's own, or it would wait for a body that never comes. */
+	if (opt->method && strcmp(opt->method, "HEAD") == 0)
+		curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+	else if (opt->method && strcmp(opt->method, opt->body ? "POST" : "GET") != 0)
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, opt->method);
 }
 
@@ -203,7 +217,7 @@ http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 		req->headers = curl_slist_append(req->headers, *h);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
 
-	loop_add(loop, easy, on_done, req);
+	loop_add_owned(loop, easy, on_done, on_dropped, req);
 	return req;
 }
 

@@ -37,21 +37,72 @@ int log_format_parse(const char *name)
 	return -1;
 }
 
-/* logfmt needs quotes for spaces, quotes, '=' and control characters. */
+/* The length of the well-formed UTF-8 character at p, or 0 when it is not one
+ * (stray continuation, overlong form, surrogate, past U+10FFFF, cut short). */
+static size_t utf8_char_len(const unsigned char *p)
+{
+	size_t n;
+	unsigned int min;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	unsigned int c = p[0] & (0x7fu >> n); /* the lead byte's payload bits */
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+			return 0;
+		c = (c << 6) | (p[i] & 0x3fu);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* logfmt needs quotes for spaces, quotes, '=' and control characters and
+ * bytes that are not UTF-8 (escaped as U+FFFD). */
 static int logfmt_needs_quotes(const char *v)
 {
 	if (*v == '\0')
 		return 1;
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
 		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
 			return 1;
+		if (*p >= 0x80) {
+			size_t n = utf8_char_len(p);
+			if (n == 0)
+				return 1;
+			p += n - 1;
+		}
+	}
 	return 0;
 }
 
-/* Escapes the way both logfmt's quoted values and JSON strings accept. */
+/* Escapes the way both logfmt's quoted values and JSON strings accept. Values
+ * can come from peers, so bytes that are not UTF-8 become U+FFFD: a JSON line
+ * must stay valid whatever a pod or an API server sent. */
 static void append_escaped(buf_t *b, const char *v)
 {
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (*p >= 0x80) {
+			size_t n = utf8_char_len(p);
+			if (n == 0) {
+				buf_append_str(b, "\xef\xbf\xbd");
+				continue;
+			}
+			buf_append(b, p, n);
+			p += n - 1;
+			continue;
+		}
 		switch (*p) {
 		case '"': buf_append_str(b, "\\\""); break;
 		case '\\': buf_append_str(b, "\\\\"); break;

@@ -10,6 +10,7 @@
 struct transfer {
 	CURL *easy;
 	loop_done_fn done;
+	loop_dropped_fn dropped;
 	void *arg;
 	struct transfer *prev, *next;
 };
@@ -70,11 +71,13 @@ static void socket_ready(struct ev_loop *ev, ev_io *io, int revents)
 {
 	(void)ev;
 	struct sock *s = (struct sock *)io;
+	/* socket_action may close the socket and so free s: keep what is needed. */
+	loop_t *loop = s->loop;
 	int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
 		     ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 	int still;
-	curl_multi_socket_action(s->loop->multi, io->fd, action, &still);
-	finish_done_transfers(s->loop);
+	curl_multi_socket_action(loop->multi, io->fd, action, &still);
+	finish_done_transfers(loop);
 }
 
 static void timer_fired(struct ev_loop *ev, ev_timer *w, int revents)
@@ -150,8 +153,15 @@ void loop_free(loop_t *loop)
 {
 	if (!loop)
 		return;
-	while (loop->transfers)
-		loop_remove(loop, loop->transfers->easy);
+	while (loop->transfers) {
+		CURL *easy = loop->transfers->easy;
+		struct transfer *t = forget(loop, easy);
+		loop_dropped_fn dropped = t->dropped;
+		void *arg = t->arg;
+		free(t);
+		if (dropped)
+			dropped(easy, arg);
+	}
 	ev_timer_stop(loop->ev, &loop->timer);
 	curl_multi_cleanup(loop->multi);
 	free(loop);
@@ -164,9 +174,16 @@ struct ev_loop *loop_ev(loop_t *loop)
 
 void loop_add(loop_t *loop, CURL *easy, loop_done_fn done, void *arg)
 {
+	loop_add_owned(loop, easy, done, NULL, arg);
+}
+
+void loop_add_owned(loop_t *loop, CURL *easy, loop_done_fn done, loop_dropped_fn dropped,
+		    void *arg)
+{
 	struct transfer *t = xcalloc(1, sizeof(*t));
 	t->easy = easy;
 	t->done = done;
+	t->dropped = dropped;
 	t->arg = arg;
 	t->next = loop->transfers;
 	if (t->next)

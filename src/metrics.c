@@ -2,6 +2,7 @@
 #include "kprofefe/metrics.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -140,16 +141,52 @@ double metrics_get(const char *name, ...)
 	return s ? s->value : 0;
 }
 
+/* A sample value as Prometheus reads it: NaN and +Inf/-Inf spelled its way (printf's
+ * "nan" and "inf" are not), and the fewest digits that read back the same value. */
+static void append_value(buf_t *b, double v)
+{
+	if (isnan(v)) {
+		buf_append_str(b, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		buf_append_str(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	char text[32];
+	snprintf(text, sizeof(text), "%.15g", v);
+	if (strtod(text, NULL) != v)
+		snprintf(text, sizeof(text), "%.17g", v);
+	buf_append_str(b, text);
+}
+
+/* HELP text may hold anything but must stay on its line: escape \ and newline. */
+static void append_help(buf_t *b, const char *help)
+{
+	for (; *help; help++) {
+		if (*help == '\\')
+			buf_append_str(b, "\\\\");
+		else if (*help == '\n')
+			buf_append_str(b, "\\n");
+		else
+			buf_append(b, help, 1);
+	}
+}
+
 char *metrics_render(void)
 {
 	buf_t b = BUF_INIT;
 	for (struct family *f = families; f; f = f->next) {
-		buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+		buf_printf(&b, "# HELP %s ", f->name);
+		append_help(&b, f->help);
+		buf_printf(&b, "\n# TYPE %s %s\n", f->name, f->type);
 		for (struct series *s = f->series; s; s = s->next) {
 			if (s->labels[0])
-				buf_printf(&b, "%s{%s} %.17g\n", f->name, s->labels, s->value);
+				buf_printf(&b, "%s{%s} ", f->name, s->labels);
 			else
-				buf_printf(&b, "%s %.17g\n", f->name, s->value);
+				buf_printf(&b, "%s ", f->name);
+			append_value(&b, s->value);
+			buf_append_str(&b, "\n");
 		}
 	}
 	return buf_detach(&b);

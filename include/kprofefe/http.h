@@ -27,7 +27,8 @@ typedef struct http_options {
 	long connect_timeout_ms;         /* 0: 5000 */
 	long timeout_ms;                 /* whole transfer; 0: none (watch streams) */
 	long idle_timeout_s;             /* abort when under 1 byte/s for this long; 0: off */
-	size_t max_body_bytes;           /* 0: unlimited; above it the request fails */
+	size_t max_body_bytes;           /* 0: unlimited; above it the request fails
+	                                    (streamed bytes count too) */
 	const http_tls *tls;             /* NULL: system CA store */
 	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
 	/* Streaming: when set, body bytes go here as they arrive instead of being
@@ -64,11 +65,13 @@ typedef struct http_request http_request;
  * Starts a request; done is called exactly once from the loop (never from inside
  * http_start), unless http_cancel comes first. The response and everything it
  * points to is valid only during the callback. Redirects are never followed and
- * only http and https are allowed. The request frees itself after done returns.
+ * only http and https are allowed. The request frees itself after done returns,
+ * or in loop_free if it is still running then (done is not called).
  */
 http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 			 http_done_fn done, void *arg);
-/* Stops and frees a request that has not finished; done is not called. */
+/* Stops and frees a request that has not finished; done is not called. Not from
+ * inside its own on_data (curl is running it then): return non-zero there. */
 void http_cancel(http_request *req);
 
 /* Percent-encodes s for a URL query or path segment (RFC 3986 unreserved kept). */
