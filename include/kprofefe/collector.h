@@ -1,0 +1,49 @@
+/* collector: keeps the node's annotated pods as targets and scrapes each on its schedule. */
+#ifndef KPROFEFE_COLLECTOR_H
+#define KPROFEFE_COLLECTOR_H
+
+#include <stddef.h>
+
+#include "kprofefe/batch.h"
+#include "kprofefe/kube.h"
+#include "kprofefe/loop.h"
+#include "kprofefe/pod.h"
+
+typedef struct collector_options {
+	const char *node_name;     /* required: only this node's pods are listed */
+	double interval_s;         /* each target is scraped this often */
+	double jitter_s;           /* a new target's first scrape waits up to this long */
+	pod_defaults defaults;     /* port, path, types, cpu seconds */
+	int max_concurrency;       /* fetches in flight at once */
+	long connect_timeout_ms;
+	long timeout_ms;           /* total for a non-cpu profile */
+	long cpu_margin_ms;        /* a cpu profile or trace may take its seconds plus this */
+	size_t max_profile_bytes;
+	int once;                  /* one round over the targets of the first list, then done */
+} collector_options;
+
+typedef struct collector collector_t;
+
+/* Called once in --once mode, when every target of the round was fetched (or failed);
+ * failures counts the profiles that could not be fetched. */
+typedef void (*collector_round_fn)(int targets, int failures, void *arg);
+
+/*
+ * Starts watching the node's pods through kc and scraping them; every profile
+ * fetched goes to batch. kc, batch and opt are borrowed and must outlive the
+ * collector. round_done may be NULL outside --once mode.
+ */
+collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
+			     const collector_options *opt, collector_round_fn round_done,
+			     void *arg);
+/* Non-zero once the first list of pods arrived (what /readyz answers). */
+int collector_synced(const collector_t *c);
+/* How many targets are being scraped. */
+size_t collector_targets(const collector_t *c);
+/* Stops the watch and every fetch (in-flight ones are canceled) and frees c. */
+void collector_stop(collector_t *c);
+
+/* Declares the collector's metrics (kprofefe_targets, ...). */
+void collector_register_metrics(void);
+
+#endif

@@ -1,0 +1,419 @@
+/* collector: keeps the node's annotated pods as targets and scrapes each on its schedule. */
+#include "kprofefe/collector.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kprofefe/fetch.h"
+#include "kprofefe/log.h"
+#include "kprofefe/metrics.h"
+#include "kprofefe/xalloc.h"
+
+typedef struct target target;
+
+/* One profile of one target to fetch: waiting for a slot, or in flight. */
+typedef struct job {
+	target *owner;
+	enum pprof_type type;
+	fetch *req;            /* NULL while waiting */
+	struct job *next_wait; /* in the collector's waiting list */
+	struct job *prev_wait;
+	int waiting;
+} job;
+
+/* A pod being scraped, or one whose annotations are invalid (kept to log it once). */
+struct target {
+	collector_t *c;
+	char *key;            /* "ns/name" */
+	pod_target *pod;      /* NULL when invalid */
+	char *invalid;        /* the message when invalid */
+	ev_timer timer;
+	job jobs[PPROF_TYPE_COUNT];
+	int pending;          /* jobs of the current round not finished */
+	target *next;
+};
+
+struct collector {
+	loop_t *loop;
+	kube_client *kc;
+	batch_t *batch;
+	const collector_options *opt;
+	kube_pod_watch *watch;
+	target *targets;
+	size_t ntargets;
+	job *wait_head, *wait_tail;
+	int in_flight;
+	int synced;
+	collector_round_fn round_done;
+	void *round_arg;
+	int round_targets;     /* --once: targets in the round */
+	int round_pending;     /* --once: jobs not finished */
+	int round_failures;
+	int round_reported;
+};
+
+void collector_register_metrics(void)
+{
+	metrics_register("kprofefe_targets", "gauge", "Pods of this node being scraped.");
+	metrics_register("kprofefe_targets_invalid_total", "counter",
+			 "Pods skipped for an invalid profefe.com annotation.");
+	metrics_register("kprofefe_profiles_collected_total", "counter",
+			 "Profiles fetched and handed to the upload queue, by type.");
+	fetch_register_metrics();
+}
+
+static double random_unit(void)
+{
+	return (double)rand() / ((double)RAND_MAX + 1.0);
+}
+
+static void set_targets_gauge(collector_t *c)
+{
+	metrics_set("kprofefe_targets", (double)c->ntargets, NULL);
+}
+
+/* ---- the waiting list: fetches beyond --max-concurrency wait here, in order ---- */
+
+static void wait_push(collector_t *c, job *j)
+{
+	j->waiting = 1;
+	j->next_wait = NULL;
+	j->prev_wait = c->wait_tail;
+	if (c->wait_tail)
+		c->wait_tail->next_wait = j;
+	else
+		c->wait_head = j;
+	c->wait_tail = j;
+}
+
+static void wait_unlink(collector_t *c, job *j)
+{
+	if (!j->waiting)
+		return;
+	if (j->prev_wait)
+		j->prev_wait->next_wait = j->next_wait;
+	else
+		c->wait_head = j->next_wait;
+	if (j->next_wait)
+		j->next_wait->prev_wait = j->prev_wait;
+	else
+		c->wait_tail = j->prev_wait;
+	j->waiting = 0;
+	j->next_wait = j->prev_wait = NULL;
+}
+
+/* ---- one round of a target ---- */
+
+static void start_waiting_jobs(collector_t *c);
+
+static void round_job_finished(collector_t *c, int failed)
+{
+	if (!c->opt->once || c->round_reported)
+		return;
+	c->round_failures += failed;
+	if (--c->round_pending > 0)
+		return;
+	c->round_reported = 1;
+	if (c->round_done)
+		c->round_done(c->round_targets, c->round_failures, c->round_arg);
+}
+
+static void submit_profile(collector_t *c, const pod_target *t, fetch_result *res)
+{
+	size_t len = 0;
+	unsigned char *data = fetch_result_take(res, &len);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	batch_profile p = {
+		.service = t->service,
+		.type = pprof_profefe_type(res->type),
+		.labels = t->labels,
+		.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
+	};
+	metrics_add("kprofefe_profiles_collected_total", 1, "type", pprof_type_name(res->type), NULL);
+	batch_submit(c->batch, &p, data, len);
+}
+
+static void on_fetched(fetch_result *res, void *arg)
+{
+	job *j = arg;
+	target *t = j->owner;
+	collector_t *c = t->c;
+	j->req = NULL;
+	c->in_flight--;
+	t->pending--;
+	if (res->ok) {
+		submit_profile(c, t->pod, res);
+	} else {
+		char seconds[32];
+		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
+		log_event(LOG_WARN, "profile fetch failed", "pod", t->key, "type",
+			  pprof_type_name(res->type), "reason", res->reason, "detail",
+			  res->body_reason, "error", res->message, "seconds", seconds, NULL);
+	}
+	round_job_finished(c, !res->ok);
+	start_waiting_jobs(c);
+}
+
+static void start_job(collector_t *c, job *j)
+{
+	const collector_options *o = c->opt;
+	fetch_options fo = {
+		.cpu_seconds = j->owner->pod->cpu_seconds,
+		.connect_timeout_ms = o->connect_timeout_ms,
+		.margin_ms = o->cpu_margin_ms,
+		.plain_timeout_ms = o->timeout_ms,
+		.max_profile_bytes = o->max_profile_bytes,
+	};
+	c->in_flight++;
+	j->req = fetch_start(c->loop, j->owner->pod->base_url, j->type, &fo, on_fetched, j);
+}
+
+static void start_waiting_jobs(collector_t *c)
+{
+	while (c->wait_head && c->in_flight < c->opt->max_concurrency) {
+		job *j = c->wait_head;
+		wait_unlink(c, j);
+		start_job(c, j);
+	}
+}
+
+/* Queues every profile type of t; the CPU profile first, since it takes longest and
+ * all pods' CPU profiles should run side by side. */
+static void start_round(target *t)
+{
+	collector_t *c = t->c;
+	if (t->pending > 0) {
+		log_event(LOG_WARN, "previous scrape still running, skipping this one", "pod",
+			  t->key, NULL);
+		return;
+	}
+	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
+		if (!(t->pod->types & PPROF_BIT(type)))
+			continue;
+		job *j = &t->jobs[type];
+		j->owner = t;
+		j->type = (enum pprof_type)type;
+		t->pending++;
+		if (c->opt->once)
+			c->round_pending++;
+		wait_push(c, j);
+	}
+	start_waiting_jobs(c);
+}
+
+static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	start_round(w->data);
+}
+
+/* ---- the set of targets ---- */
+
+static void cancel_jobs(target *t)
+{
+	collector_t *c = t->c;
+	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
+		job *j = &t->jobs[type];
+		if (j->waiting) {
+			wait_unlink(c, j);
+			t->pending--;
+			round_job_finished(c, 1);
+		}
+		if (j->req) {
+			fetch_cancel(j->req);
+			j->req = NULL;
+			c->in_flight--;
+			t->pending--;
+			round_job_finished(c, 1);
+		}
+	}
+}
+
+static void target_free(target *t)
+{
+	if (t->pod) {
+		cancel_jobs(t);
+		ev_timer_stop(loop_ev(t->c->loop), &t->timer);
+	}
+	pod_target_free(t->pod);
+	free(t->invalid);
+	free(t->key);
+	free(t);
+}
+
+static target **find_link(collector_t *c, const char *key)
+{
+	target **link = &c->targets;
+	for (; *link; link = &(*link)->next)
+		if (strcmp((*link)->key, key) == 0)
+			return link;
+	return link;
+}
+
+static void remove_target(collector_t *c, const char *key, const char *why)
+{
+	target **link = find_link(c, key);
+	target *t = *link;
+	if (!t)
+		return;
+	*link = t->next;
+	if (t->pod) {
+		c->ntargets--;
+		log_event(LOG_INFO, "target removed", "pod", key, "reason", why, NULL);
+	}
+	target_free(t);
+	set_targets_gauge(c);
+	start_waiting_jobs(c);
+}
+
+static target *add_target(collector_t *c, const char *key)
+{
+	target *t = xcalloc(1, sizeof(*t));
+	t->c = c;
+	t->key = xstrdup(key);
+	t->next = c->targets;
+	c->targets = t;
+	return t;
+}
+
+static void schedule_target(collector_t *c, target *t)
+{
+	double first = c->opt->once ? 0 : random_unit() * c->opt->jitter_s;
+	if (first > c->opt->interval_s)
+		first = random_unit() * c->opt->interval_s;
+	ev_timer_init(&t->timer, on_timer, first, c->opt->once ? 0. : c->opt->interval_s);
+	t->timer.data = t;
+	if (!c->opt->once)
+		ev_timer_start(loop_ev(c->loop), &t->timer);
+}
+
+static void note_invalid(collector_t *c, const char *key, const char *message)
+{
+	target *t = *find_link(c, key);
+	if (t && t->invalid && strcmp(t->invalid, message) == 0)
+		return; /* said already: a status update is no reason to say it again */
+	remove_target(c, key, "invalid annotation");
+	t = add_target(c, key);
+	t->invalid = xstrdup(message);
+	log_event(LOG_WARN, "pod skipped: invalid annotation", "pod", key, "error", message, NULL);
+	metrics_add("kprofefe_targets_invalid_total", 1, NULL);
+}
+
+static void note_target(collector_t *c, pod_target *pt)
+{
+	target *t = *find_link(c, pt->key);
+	if (t && t->pod && pod_target_equal(t->pod, pt)) {
+		pod_target_free(pt);
+		return;
+	}
+	remove_target(c, pt->key, "changed");
+	t = add_target(c, pt->key);
+	t->pod = pt;
+	c->ntargets++;
+	set_targets_gauge(c);
+	char types[128] = "";
+	char *list = pprof_types_format(pt->types);
+	snprintf(types, sizeof(types), "%s", list);
+	free(list);
+	log_event(LOG_INFO, "target added", "pod", pt->key, "url", pt->base_url, "service",
+		  pt->service, "profiles", types, NULL);
+	schedule_target(c, t);
+}
+
+static void on_pod(const kube_pod *pod, void *arg)
+{
+	collector_t *c = arg;
+	pod_target *pt = NULL;
+	char err[512];
+	enum pod_verdict v = pod_target_from(pod, &c->opt->defaults, &pt, err, sizeof(err));
+	char *key = xasprintf("%s/%s", pod->ns, pod->name);
+	if (v == POD_TARGET)
+		note_target(c, pt);
+	else if (v == POD_INVALID)
+		note_invalid(c, key, err);
+	else
+		remove_target(c, key, err);
+	free(key);
+}
+
+static void on_delete(const kube_pod *pod, void *arg)
+{
+	collector_t *c = arg;
+	char *key = xasprintf("%s/%s", pod->ns, pod->name);
+	remove_target(c, key, "pod deleted");
+	free(key);
+}
+
+static void start_once_round(collector_t *c)
+{
+	c->round_pending = 1; /* held until every target is queued */
+	for (target *t = c->targets; t; t = t->next) {
+		if (!t->pod)
+			continue;
+		c->round_targets++;
+		start_round(t);
+	}
+	/* The watch has done its part: no target may join or leave the round now. */
+	kube_pod_watch_stop(c->watch);
+	c->watch = NULL;
+	round_job_finished(c, 0);
+}
+
+static void on_synced(void *arg)
+{
+	collector_t *c = arg;
+	if (!c->synced)
+		log_event(LOG_INFO, "pods listed", "node", c->opt->node_name, NULL);
+	c->synced = 1;
+	if (c->opt->once && c->round_targets == 0 && !c->round_reported)
+		start_once_round(c);
+}
+
+collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
+			     const collector_options *opt, collector_round_fn round_done,
+			     void *arg)
+{
+	collector_register_metrics();
+	collector_t *c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->kc = kc;
+	c->batch = batch;
+	c->opt = opt;
+	c->round_done = round_done;
+	c->round_arg = arg;
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	set_targets_gauge(c);
+	char *selector = xasprintf("spec.nodeName=%s", opt->node_name);
+	kube_pod_watch_callbacks cb = {on_pod, on_delete, on_synced, c};
+	c->watch = kube_pod_watch_start(kc, selector, NULL, &cb);
+	free(selector);
+	return c;
+}
+
+int collector_synced(const collector_t *c)
+{
+	return c->synced;
+}
+
+size_t collector_targets(const collector_t *c)
+{
+	return c->ntargets;
+}
+
+void collector_stop(collector_t *c)
+{
+	if (!c)
+		return;
+	kube_pod_watch_stop(c->watch);
+	c->round_reported = 1; /* nobody waits for a round any more */
+	while (c->targets) {
+		target *t = c->targets;
+		c->targets = t->next;
+		target_free(t);
+	}
+	free(c);
+}
