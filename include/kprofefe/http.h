@@ -15,8 +15,9 @@ typedef struct http_tls {
 	const char *key_file;     /* client key, or NULL */
 	const char *key_pem;
 	int insecure;             /* skip verification of the server (never default) */
-	const char *connect_host; /* with server_name: dial this host:port instead of
-	                             the URL's, which then names the certificate */
+	const char *connect_host; /* "host:port" ([v6]:port) to dial instead of the
+	                             URL's host, which then only names the certificate
+	                             (kubeconfig tls-server-name); NULL: the URL's */
 } http_tls;
 
 typedef struct http_options {
@@ -32,7 +33,8 @@ typedef struct http_options {
 	const http_tls *tls;             /* NULL: system CA store */
 	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
 	/* Streaming: when set, body bytes go here as they arrive instead of being
-	 * kept; return 0 to go on, non-zero to abort the transfer. */
+	 * kept, error bodies (4xx, 5xx) included, before done tells the status;
+	 * return 0 to go on, non-zero to abort the transfer. */
 	int (*on_data)(const unsigned char *data, size_t len, void *arg);
 } http_options;
 
