@@ -298,6 +298,9 @@ static int start_services(struct app *app, char *err, size_t errlen)
 		app->metrics = metrics_serve(app->ev, s.metrics_addr, is_ready, app, err, errlen);
 		if (!app->metrics)
 			return -1;
+		char port[16];
+		snprintf(port, sizeof(port), "%d", metrics_server_port(app->metrics));
+		log_event(LOG_INFO, "serving metrics", "addr", s.metrics_addr, "port", port, NULL);
 	}
 	app->collector = collector_start(app->loop, app->kc, app->batch, &app->copt,
 					 s.once ? on_round_done : NULL, app);

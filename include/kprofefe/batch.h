@@ -1,0 +1,77 @@
+/* batch: the upload pipeline: in-memory queue, timed flushes, bounded uploads, spool and replay. */
+#ifndef KPROFEFE_BATCH_H
+#define KPROFEFE_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kprofefe/loop.h"
+#include "kprofefe/profefe.h"
+#include "kprofefe/spool.h"
+
+/*
+ * Profiles wait in memory and go to profefe when batch_interval passed or batch_size
+ * of them wait, at most upload_concurrency at a time. Outcomes:
+ *   OK        dropped (a replayed entry is deleted from the spool)
+ *   REJECTED  logged with profefe's error and counted, then dropped (a replayed entry
+ *             moves to the spool's rejected/)
+ *   RETRY     written to the spool; without a spool, or when the write fails, kept in
+ *             memory. profefe counts as down: nothing is sent but one probe after a
+ *             backoff (doubling up to backoff_max), and fresh profiles go straight to
+ *             the spool. The first success brings it back up.
+ * While up, the spool drains oldest first at spool_drain_rate entries per second,
+ * using at most half the upload slots (at least one), so fresh profiles keep flowing.
+ * Metrics: kprofefe_uploads_total{type,result}, kprofefe_upload_bytes_total,
+ * kprofefe_queue_depth, kprofefe_queue_dropped_total{reason},
+ * kprofefe_last_upload_success_timestamp_seconds.
+ */
+
+typedef struct batch_options {
+	double interval_s;          /* flush period; 0: 10 */
+	size_t batch_size;          /* flush as soon as this many wait; 0: 10 */
+	int upload_concurrency;     /* uploads in flight at most; 0: 4 */
+	size_t max_queue;           /* profiles kept in memory at most (the oldest goes); 0: 1000 */
+	double spool_drain_rate;    /* replays per second; 0: 5 */
+	double backoff_initial_s;   /* first probe after a RETRY; 0: 1 */
+	double backoff_max_s;       /* 0: 60 */
+	double expire_interval_s;   /* how often spool_expire runs; 0: 60 */
+} batch_options;
+
+/* A profile's metadata; strings are copied by batch_submit. */
+typedef struct batch_profile {
+	const char *service;
+	const char *type;      /* profefe type */
+	const char *labels;    /* encoded (profefe_labels_encode), or NULL */
+	int64_t time_ns;       /* collection time, unix ns */
+} batch_profile;
+
+typedef struct batch batch_t;
+
+/* client and spool are borrowed and must outlive the batch; spool may be NULL (no
+ * durability: RETRYs stay in memory). Starts the timers on loop's ev loop. */
+batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
+		   const batch_options *opt);
+
+/* Queues a profile. data (malloc'ed) is taken in every case. Returns 0, or -1 when
+ * the batch is shutting down (the profile is dropped and counted). */
+int batch_submit(batch_t *b, const batch_profile *p, unsigned char *data, size_t len);
+
+typedef void (*batch_done_fn)(void *arg);
+/*
+ * Stops accepting, tries to upload what is in memory within grace_s seconds, then
+ * cancels what is still in flight and writes everything left in memory to the spool
+ * (profiles that cannot be written are logged and counted as lost), then calls done
+ * once from the loop (never from inside this call). Free the batch afterwards.
+ */
+void batch_shutdown(batch_t *b, double grace_s, batch_done_fn done, void *arg);
+
+/* Cancels everything and frees; profiles still in memory are lost (use batch_shutdown
+ * first). NULL is fine. */
+void batch_free(batch_t *b);
+
+/* Profiles in memory: queued plus fresh ones in flight. */
+size_t batch_queue_depth(const batch_t *b);
+/* Whether profefe is thought reachable (no RETRY since the last success). */
+int batch_profefe_up(const batch_t *b);
+
+#endif

@@ -1,0 +1,107 @@
+/* spool: a durable, bounded, node-local queue of profiles on disk, read oldest first. */
+#ifndef KPROFEFE_SPOOL_H
+#define KPROFEFE_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Layout of the spool directory:
+ *   <dir>/<time_ns:020>-<seq:010>.prof   entries; the name sorts by collection time
+ *   <dir>/.tmp-<name>                    being written; removed at the next open
+ *   <dir>/quarantine/                    entries that failed to parse or checksum,
+ *                                        and files that are not ours
+ *   <dir>/rejected/                      entries profefe refused (4xx but 408/429)
+ *
+ * An entry file is a 44-byte little-endian header (magic "KPFSPOOL", version,
+ * attempts, collection time, payload length, string lengths, CRC-32 of everything
+ * else in the file), then service, type and labels (no NULs), then the profile bytes.
+ * It counts as written only once it was written to a temporary name, fsynced,
+ * renamed and the directory fsynced.
+ *
+ * Everything here is synchronous file I/O meant for the loop thread: one entry is
+ * one small file. Nothing is thread-safe.
+ */
+
+typedef struct spool spool_t;
+
+typedef struct spool_options {
+	uint64_t max_bytes;     /* bound on the sum of entry file sizes; 0: 512 MiB */
+	int64_t max_age_ns;     /* entries collected longer ago go; 0: 24 h */
+	/* The wall clock, for tests; NULL: CLOCK_REALTIME. */
+	int64_t (*clock_ns)(void);
+} spool_options;
+
+/* One profile with its metadata. In spool_put every field is borrowed; entries from
+ * spool_peek_oldest are owned by the caller and freed with spool_entry_free. */
+typedef struct spool_entry {
+	char *name;           /* file name inside the spool dir (set by peek; ignored by put) */
+	char *service;
+	char *type;           /* profefe type: "cpu", "heap", ... */
+	char *labels;         /* already encoded for profefe (profefe_labels_encode), may be "" */
+	int64_t time_ns;      /* collection time, unix nanoseconds */
+	uint32_t attempts;    /* upload attempts so far */
+	unsigned char *data;  /* the profile bytes (gzip pprof) */
+	size_t len;
+} spool_entry;
+
+typedef struct spool_stats {
+	size_t entries;
+	uint64_t bytes;
+	int64_t oldest_time_ns; /* collection time of the oldest entry; 0 when empty */
+} spool_stats;
+
+/*
+ * Opens (creating if needed) the spool at dir (copied): creates quarantine/ and
+ * rejected/, removes leftover temporary files, indexes the entries (headers only:
+ * checksums are verified when an entry is read), quarantines what is not an entry,
+ * and evicts what is beyond the bounds. A directory that exists but cannot be
+ * written opens fine (every put will then fail, reported and counted). Returns NULL
+ * with a message in err when dir cannot be created or read. Registers the spool
+ * metrics (kprofefe_spool_*).
+ */
+spool_t *spool_open(const char *dir, const spool_options *opt, char *err, size_t errlen);
+/* Frees the in-memory index; the files stay. NULL is fine. */
+void spool_close(spool_t *spool);
+
+/*
+ * Writes e durably as a new entry (e->name is ignored), then evicts the oldest entries
+ * beyond the bounds (each logged and counted). An entry already older than max age
+ * is not written: it is logged and counted as evicted (reason age) and 0 returned.
+ * Returns 0, or an errno value (ENOSPC, EROFS, EACCES, EIO, EFBIG when the entry
+ * alone exceeds max bytes...) with a message in err, counted in
+ * kprofefe_spool_errors_total{op="put"}; the spool is then unchanged and the
+ * caller still owns its copy.
+ */
+int spool_put(spool_t *spool, const spool_entry *e, char *err, size_t errlen);
+
+/*
+ * Reads and verifies the oldest entry not already handed out, and hands it out: it is
+ * skipped by later peeks until spool_remove, spool_reject or spool_release names it.
+ * Entries that fail to parse or checksum are quarantined (logged, counted) and the
+ * next one is tried; vanished files are dropped from the index. *out is NULL when
+ * there is nothing to hand out. Returns 0, or an errno value with a message in err
+ * (*out NULL) when reading failed for another reason (the entry stays, released).
+ * The caller frees *out with spool_entry_free.
+ */
+int spool_peek_oldest(spool_t *spool, spool_entry **out, char *err, size_t errlen);
+/* Makes a handed-out entry available to spool_peek_oldest again (upload to retry). */
+void spool_release(spool_t *spool, const char *name);
+/* Deletes an entry (profefe answered 200); counted as drained. Returns 0, ENOENT when
+ * the spool does not hold it any more (evicted meanwhile), or another errno value. */
+int spool_remove(spool_t *spool, const char *name);
+/* Moves an entry to rejected/ (profefe refused it); counted. Returns like spool_remove. */
+int spool_reject(spool_t *spool, const char *name);
+
+/* Evicts the entries collected before now_ns - max_age (logged, counted) and updates
+ * the gauges; meant for a periodic timer. Returns how many went. */
+size_t spool_expire(spool_t *spool, int64_t now_ns);
+
+void spool_get_stats(const spool_t *spool, spool_stats *out);
+/* How many entries peek could hand out now (entries not handed out). */
+size_t spool_available(const spool_t *spool);
+const char *spool_dir(const spool_t *spool);
+
+void spool_entry_free(spool_entry *e);
+
+#endif

@@ -1,0 +1,495 @@
+/* Tests of the spool: durability, ordering, quarantine, bounds, and disk errors. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kprofefe/log.h"
+#include "kprofefe/metrics.h"
+#include "kprofefe/spool.h"
+
+#define SEC 1000000000ll
+#define T0 (1700000000ll * SEC)
+
+static int64_t fake_now = T0;
+/* spool_entry fields are char * (entries from peek are owned); these stand in for literals */
+static char s_svc[] = "svc", s_big[] = "big", s_heap[] = "heap", s_cpu[] = "cpu", s_none[] = "";
+static char s_labels[] = "namespace=default,pod=p%2C1";
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+struct fixture {
+	char dir[64];  /* the test's temp dir */
+	char spool[96];
+};
+
+static void rm_rf(const char *dir)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/kprofefe-test-spool-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
+	fake_now = T0;
+	metrics_reset();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	umount2(f->spool, MNT_DETACH); /* when a disk-error test failed half way */
+	rm_rf(f->dir);
+	free(f);
+	metrics_reset();
+	return 0;
+}
+
+static spool_t *open_spool(const struct fixture *f, uint64_t max_bytes, int64_t max_age_ns)
+{
+	spool_options opt = {max_bytes, max_age_ns, fake_clock};
+	char err[256] = "";
+	spool_t *s = spool_open(f->spool, &opt, err, sizeof(err));
+	if (!s)
+		fail_msg("spool_open: %s", err);
+	return s;
+}
+
+/* Puts a profile whose bytes are len copies of fill. */
+static void put(spool_t *s, int64_t time_ns, const char *service, unsigned char fill, size_t len)
+{
+	unsigned char *data = malloc(len);
+	memset(data, fill, len);
+	spool_entry e = {NULL, s_svc, s_heap, s_labels, time_ns, 2, data, len};
+	char svc[64];
+	snprintf(svc, sizeof(svc), "%s", service);
+	e.service = svc;
+	char err[256] = "";
+	int rc = spool_put(s, &e, err, sizeof(err));
+	free(data);
+	if (rc != 0)
+		fail_msg("spool_put: %s", err);
+}
+
+static spool_entry *peek(spool_t *s)
+{
+	spool_entry *e = NULL;
+	char err[256] = "";
+	assert_int_equal(spool_peek_oldest(s, &e, err, sizeof(err)), 0);
+	return e;
+}
+
+static size_t count_files(const char *dir)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "find %s -maxdepth 1 -type f | wc -l", dir);
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	if (fscanf(p, "%zu", &n) != 1)
+		n = (size_t)-1;
+	pclose(p);
+	return n;
+}
+
+static char *only_entry_path(const struct fixture *f)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ls %s/*.prof", f->spool);
+	FILE *p = popen(cmd, "r");
+	static char path[512];
+	if (!fgets(path, sizeof(path), p))
+		path[0] = '\0';
+	pclose(p);
+	path[strcspn(path, "\n")] = '\0';
+	return path;
+}
+
+static void test_put_peek_remove_oldest_first(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0 - 1 * SEC, "third", 'c', 100);
+	put(s, T0 - 3 * SEC, "first", 'a', 100);
+	put(s, T0 - 2 * SEC, "second", 'b', 100);
+	assert_int_equal(metrics_get("kprofefe_spool_written_total", NULL), 3);
+	assert_int_equal(metrics_get("kprofefe_spool_entries", NULL), 3);
+	assert_int_equal(metrics_get("kprofefe_spool_oldest_age_seconds", NULL), 3);
+
+	spool_entry *a = peek(s);
+	assert_non_null(a);
+	assert_string_equal(a->service, "first");
+	assert_string_equal(a->type, "heap");
+	assert_string_equal(a->labels, "namespace=default,pod=p%2C1");
+	assert_int_equal(a->time_ns, T0 - 3 * SEC);
+	assert_int_equal(a->attempts, 2);
+	assert_int_equal(a->len, 100);
+	assert_int_equal(a->data[99], 'a');
+
+	/* handed out: the next peek skips it */
+	spool_entry *b = peek(s);
+	assert_string_equal(b->service, "second");
+	assert_int_equal(spool_available(s), 1);
+
+	/* a retry releases it: it is the oldest again */
+	spool_release(s, a->name);
+	spool_entry *a2 = peek(s);
+	assert_string_equal(a2->name, a->name);
+
+	assert_int_equal(spool_remove(s, a->name), 0);
+	assert_int_equal(spool_remove(s, a->name), ENOENT);
+	assert_int_equal(spool_remove(s, b->name), 0);
+	spool_entry *c = peek(s);
+	assert_string_equal(c->service, "third");
+	assert_null(peek(s));
+	assert_int_equal(spool_remove(s, c->name), 0);
+	assert_null(peek(s));
+	assert_int_equal(metrics_get("kprofefe_spool_drained_total", NULL), 3);
+	assert_int_equal(metrics_get("kprofefe_spool_entries", NULL), 0);
+	assert_int_equal(metrics_get("kprofefe_spool_bytes", NULL), 0);
+	assert_int_equal(count_files(f->spool), 0);
+	spool_entry_free(a);
+	spool_entry_free(a2);
+	spool_entry_free(b);
+	spool_entry_free(c);
+	spool_close(s);
+}
+
+static void test_same_time_entries_keep_put_order(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0, "one", '1', 10);
+	put(s, T0, "two", '2', 10);
+	spool_entry *a = peek(s), *b = peek(s);
+	assert_string_equal(a->service, "one");
+	assert_string_equal(b->service, "two");
+	spool_entry_free(a);
+	spool_entry_free(b);
+	spool_close(s);
+}
+
+static void test_reopen_finds_entries(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0 - 2 * SEC, "old", 'o', 5000);
+	put(s, T0 - 1 * SEC, "new", 'n', 7000);
+	spool_stats st1;
+	spool_get_stats(s, &st1);
+	spool_close(s);
+
+	s = open_spool(f, 0, 0);
+	spool_stats st2;
+	spool_get_stats(s, &st2);
+	assert_int_equal(st2.entries, 2);
+	assert_int_equal(st2.bytes, st1.bytes);
+	assert_int_equal(st2.oldest_time_ns, T0 - 2 * SEC);
+	spool_entry *e = peek(s);
+	assert_string_equal(e->service, "old");
+	assert_int_equal(e->len, 5000);
+	assert_int_equal(e->data[4999], 'o');
+	spool_entry_free(e);
+	/* a new put after reopen never reuses a name */
+	put(s, T0 - 2 * SEC, "old2", 'x', 10);
+	assert_int_equal(count_files(f->spool), 3);
+	spool_close(s);
+}
+
+static void test_leftover_temp_removed(void **state)
+{
+	struct fixture *f = *state;
+	spool_close(open_spool(f, 0, 0));
+	char path[256];
+	snprintf(path, sizeof(path), "%s/.tmp-00000000000000000001-0000000000.prof", f->spool);
+	int fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "KPFSP", 5), 5);
+	close(fd);
+	spool_t *s = open_spool(f, 0, 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 0);
+	assert_null(peek(s));
+	spool_close(s);
+}
+
+static void test_truncated_entry_quarantined_at_open(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0, "svc", 'x', 1000);
+	spool_close(s);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", only_entry_path(f));
+	assert_int_equal(truncate(path, 500), 0);
+
+	s = open_spool(f, 0, 0);
+	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 1);
+	assert_null(peek(s));
+	char q[256];
+	snprintf(q, sizeof(q), "%s/quarantine", f->spool);
+	assert_int_equal(count_files(q), 1);
+	assert_int_equal(count_files(f->spool), 0);
+	spool_close(s);
+}
+
+static void test_bad_checksum_quarantined_when_read(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0 - 2 * SEC, "bad", 'x', 1000);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", only_entry_path(f));
+	put(s, T0 - 1 * SEC, "good", 'g', 1000);
+	/* flip one payload byte: same size, so only the checksum can tell */
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "y", 1, 600), 1);
+	close(fd);
+
+	spool_entry *e = peek(s);
+	assert_non_null(e);
+	assert_string_equal(e->service, "good");
+	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 1);
+	char q[256];
+	snprintf(q, sizeof(q), "%s/quarantine", f->spool);
+	assert_int_equal(count_files(q), 1);
+	spool_stats st;
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, 1);
+	spool_entry_free(e);
+	spool_close(s);
+}
+
+static void test_foreign_files_quarantined(void **state)
+{
+	struct fixture *f = *state;
+	spool_close(open_spool(f, 0, 0));
+	char path[256];
+	snprintf(path, sizeof(path), "%s/notes.txt", f->spool);
+	FILE *fp = fopen(path, "w");
+	fputs("hello", fp);
+	fclose(fp);
+	/* right name, wrong content */
+	snprintf(path, sizeof(path), "%s/00000000000000000001-0000000000.prof", f->spool);
+	fp = fopen(path, "w");
+	fputs("this is not a spool entry, not at all, really not one", fp);
+	fclose(fp);
+
+	spool_t *s = open_spool(f, 0, 0);
+	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 2);
+	assert_int_equal(count_files(f->spool), 0);
+	assert_null(peek(s));
+	spool_close(s);
+}
+
+static void test_size_bound_evicts_oldest(void **state)
+{
+	struct fixture *f = *state;
+	/* each entry is 44 + 1 + 4 + 27 + 1000 = 1076 bytes: room for three */
+	spool_t *s = open_spool(f, 3 * 1076 + 500, 0);
+	put(s, T0 - 4 * SEC, "a", 'a', 1000);
+	put(s, T0 - 3 * SEC, "b", 'b', 1000);
+	put(s, T0 - 2 * SEC, "c", 'c', 1000);
+	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "size", NULL), 0);
+	put(s, T0 - 1 * SEC, "d", 'd', 1000);
+	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "size", NULL), 1);
+	spool_stats st;
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, 3);
+	assert_int_equal(st.bytes, 3 * 1076);
+	spool_entry *e = peek(s);
+	assert_string_equal(e->service, "b");
+	spool_entry_free(e);
+	assert_int_equal(count_files(f->spool), 3);
+
+	/* an entry bigger than the whole bound is refused, nothing evicted for it */
+	unsigned char big[4000] = {0};
+	spool_entry be = {NULL, s_big, s_cpu, s_none, T0, 0, big, sizeof(big)};
+	char err[256];
+	assert_int_equal(spool_put(s, &be, err, sizeof(err)), EFBIG);
+	assert_non_null(strstr(err, "exceeds"));
+	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "EFBIG", NULL), 1);
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, 3);
+	spool_close(s);
+}
+
+static void test_age_bound(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 60 * SEC);
+	put(s, T0 - 50 * SEC, "old", 'o', 10);
+	put(s, T0 - 10 * SEC, "new", 'n', 10);
+	assert_int_equal(spool_expire(s, T0), 0);
+	fake_now = T0 + 20 * SEC;
+	assert_int_equal(spool_expire(s, fake_now), 1);
+	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "age", NULL), 1);
+	assert_int_equal(metrics_get("kprofefe_spool_oldest_age_seconds", NULL), 30);
+	spool_entry *e = peek(s);
+	assert_string_equal(e->service, "new");
+	spool_entry_free(e);
+
+	/* an entry already too old is not written, but counted */
+	put(s, fake_now - 61 * SEC, "stale", 's', 10);
+	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "age", NULL), 2);
+	assert_int_equal(count_files(f->spool), 1);
+	spool_close(s);
+
+	/* the age bound applies at open too */
+	fake_now = T0 + 3600 * SEC;
+	s = open_spool(f, 0, 60 * SEC);
+	spool_stats st;
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, 0);
+	spool_close(s);
+}
+
+static void test_reject_moves_to_rejected(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0, "svc", 'x', 10);
+	spool_entry *e = peek(s);
+	assert_int_equal(spool_reject(s, e->name), 0);
+	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 1);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/rejected/%s", f->spool, e->name);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_null(peek(s));
+	spool_entry_free(e);
+	spool_close(s);
+}
+
+/*
+ * Disk errors, made for real rather than injected: the tests run as root, where
+ * permission bits do not stop writes, so the spool lives on a 64 KiB tmpfs (ENOSPC)
+ * or a read-only bind mount (EROFS) made under the test's temp dir. Skipped when
+ * mounting is not permitted.
+ */
+static int mount_tmpfs(const struct fixture *f, const char *size)
+{
+	char opts[64];
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	mkdir(f->spool, 0755);
+	return mount("tmpfs", f->spool, "tmpfs", 0, opts);
+}
+
+static void test_enospc_reported_counted_and_harmless(void **state)
+{
+	struct fixture *f = *state;
+	if (mount_tmpfs(f, "64k") != 0)
+		skip();
+	spool_t *s = open_spool(f, 0, 0);
+	unsigned char data[20000];
+	memset(data, 'z', sizeof(data));
+	spool_entry e = {NULL, s_svc, s_cpu, s_none, T0, 0, data, sizeof(data)};
+	char err[256] = "";
+	int rc = 0, written = 0;
+	while (written < 10 && (rc = spool_put(s, &e, err, sizeof(err))) == 0)
+		written++;
+	assert_int_equal(rc, ENOSPC);
+	assert_true(written >= 1);
+	assert_non_null(strstr(err, "No space left"));
+	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "ENOSPC", NULL), 1);
+	/* no temporary file left, the index holds exactly what is on disk */
+	assert_int_equal(count_files(f->spool), (size_t)written);
+	spool_stats st;
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, (size_t)written);
+	/* what was written still reads back, and freeing space lets puts succeed again */
+	spool_entry *got = peek(s);
+	assert_non_null(got);
+	assert_int_equal(got->len, sizeof(data));
+	assert_int_equal(spool_remove(s, got->name), 0);
+	spool_entry_free(got);
+	assert_int_equal(spool_put(s, &e, err, sizeof(err)), 0);
+	spool_close(s);
+	assert_int_equal(umount(f->spool), 0);
+}
+
+static void test_read_only_dir_reported(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0, "svc", 'x', 10);
+	spool_close(s);
+	if (mount(f->spool, f->spool, NULL, MS_BIND, NULL) != 0)
+		skip();
+	if (mount(NULL, f->spool, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+		umount(f->spool);
+		skip();
+	}
+	/* opens fine and serves what it holds */
+	s = open_spool(f, 0, 0);
+	spool_entry *e = peek(s);
+	assert_non_null(e);
+	spool_release(s, e->name);
+	spool_entry_free(e);
+
+	unsigned char data[10] = {0};
+	spool_entry ne = {NULL, s_svc, s_cpu, s_none, T0, 0, data, sizeof(data)};
+	char err[256] = "";
+	assert_int_equal(spool_put(s, &ne, err, sizeof(err)), EROFS);
+	assert_non_null(strstr(err, "Read-only"));
+	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "EROFS", NULL), 1);
+	spool_stats st;
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, 1);
+	spool_close(s);
+	assert_int_equal(umount(f->spool), 0);
+}
+
+static void test_open_fails_clearly(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], err[256] = "";
+	snprintf(path, sizeof(path), "%s/file", f->dir);
+	FILE *fp = fopen(path, "w");
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/file/spool", f->dir);
+	assert_null(spool_open(path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "Not a directory"));
+}
+
+int main(void)
+{
+	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_put_peek_remove_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_time_entries_keep_put_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_finds_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leftover_temp_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_entry_quarantined_at_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_checksum_quarantined_when_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_files_quarantined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_bound_evicts_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_age_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reject_moves_to_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enospc_reported_counted_and_harmless, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_dir_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_fails_clearly, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
