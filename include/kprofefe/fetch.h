@@ -1,0 +1,90 @@
+/* fetch: one pprof profile over HTTP from a pod (directly or through the API server's
+ * pod proxy), with timeouts, size caps and a check that the body really is pprof. */
+#ifndef KPROFEFE_FETCH_H
+#define KPROFEFE_FETCH_H
+
+#include <stddef.h>
+
+#include "kprofefe/http.h"
+#include "kprofefe/loop.h"
+#include "kprofefe/pprof.h"
+
+#define FETCH_DEFAULT_CPU_SECONDS 10
+#define FETCH_DEFAULT_CONNECT_TIMEOUT_MS 5000L
+#define FETCH_DEFAULT_MARGIN_MS 10000L
+#define FETCH_DEFAULT_PLAIN_TIMEOUT_MS 30000L
+#define FETCH_DEFAULT_MAX_BYTES ((size_t)64 << 20)
+
+/* Every field may be 0/NULL for its default. */
+typedef struct fetch_options {
+	int cpu_seconds;          /* profile?seconds= and trace?seconds=; 0: 10 */
+	long connect_timeout_ms;  /* 0: FETCH_DEFAULT_CONNECT_TIMEOUT_MS */
+	long margin_ms;           /* cpu and trace: total timeout = cpu_seconds + margin;
+	                             0: FETCH_DEFAULT_MARGIN_MS */
+	long plain_timeout_ms;    /* total timeout of the other types; 0: 30 s */
+	size_t max_profile_bytes; /* response body cap; 0: FETCH_DEFAULT_MAX_BYTES */
+	size_t max_inflated_bytes; /* cap when inflating to check; 0: pprof's default */
+	/* Transport for the pod-proxy case (both borrowed until done or cancel). By default
+	 * neither is set and no credentials at all go to pods. */
+	const http_tls *tls;
+	const char *const *headers; /* NULL-terminated "Name: value" list */
+} fetch_options;
+
+/*
+ * What a fetch ended with; handed to the done callback and valid only during it.
+ * reason is a static metric label:
+ *   NULL when ok;
+ *   "connect"   no connection (refused, unreachable, DNS, TLS handshake);
+ *   "timeout"   connect or total timeout;
+ *   "redirect"  a 3xx (redirects are refused, never followed);
+ *   "busy"      500 because a CPU profile or trace is already running in the target;
+ *   "http_4xx", "http_5xx", "http_other"  other statuses;
+ *   "too_large" body above max_profile_bytes (or inflating above its cap);
+ *   "not_pprof" 2xx but not a profile of the type (see body_reason);
+ *   "error"     any other transfer failure.
+ * ("canceled" is only counted in the metric: done is never called after fetch_cancel.)
+ */
+typedef struct fetch_result {
+	int ok;
+	enum pprof_type type;
+	const char *url;         /* the URL fetched */
+	long status;             /* HTTP status, 0 when none */
+	unsigned char *data;     /* ok: gzip pprof (a trace for PPROF_TRACE), NULL otherwise.
+	                            Freed after the callback returns unless taken with
+	                            fetch_result_take. */
+	size_t len;
+	double seconds;          /* wall time of the transfer */
+	const char *reason;      /* see above */
+	const char *body_reason; /* "not_pprof"/"too_large" from the body check: pprof's
+	                            reason ("html", "text", "corrupt_gzip"...), else NULL */
+	const char *message;     /* failure: human text naming the URL; NULL when ok */
+} fetch_result;
+
+/* Takes the profile bytes out of res: the caller owns and free()s the result; *len (may
+ * be NULL) gets their size. Returns NULL when there are none. */
+unsigned char *fetch_result_take(fetch_result *res, size_t *len);
+
+typedef void (*fetch_done_fn)(fetch_result *res, void *arg);
+
+typedef struct fetch fetch;
+
+/*
+ * Starts fetching one profile of type t from base_url + "/" + pprof_endpoint(t,
+ * cpu_seconds) (base_url like pod_target's base_url or a pod-proxy URL; a trailing '/'
+ * is not doubled). base_url and opt are borrowed for the call only (copied), except
+ * opt->tls and opt->headers, borrowed until done or cancel. done is called exactly once
+ * from the loop, never from inside fetch_start, unless fetch_cancel comes first. The
+ * handle frees itself after done returns. Counts kprofefe_fetch_total{type,result}
+ * (result "ok" or the reason) and kprofefe_fetch_bytes_total{type} (response body bytes
+ * received). Fetches still running when the loop is freed are lost: cancel them first.
+ */
+fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
+		   const fetch_options *opt, fetch_done_fn done, void *arg);
+/* Stops a fetch whose done has not been called yet (not from inside its own done) and
+ * frees it; done is never called. Counts result "canceled". NULL is a no-op. */
+void fetch_cancel(fetch *f);
+
+/* Registers the fetch metrics (idempotent; fetch_start also does it). */
+void fetch_register_metrics(void);
+
+#endif

@@ -1,0 +1,231 @@
+/* fetch: gets one pprof profile over HTTP and checks it before anyone stores it. */
+#include "kprofefe/fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kprofefe/buf.h"
+#include "kprofefe/metrics.h"
+#include "kprofefe/xalloc.h"
+
+struct fetch {
+	http_request *req;
+	enum pprof_type type;
+	char *url;
+	size_t max_inflated;
+	fetch_done_fn done;
+	void *arg;
+};
+
+void fetch_register_metrics(void)
+{
+	metrics_register("kprofefe_fetch_total", "counter",
+			 "Profile fetches from pods by type and result (ok or why not).");
+	metrics_register("kprofefe_fetch_bytes_total", "counter",
+			 "Response body bytes received from pods' pprof endpoints, by type.");
+}
+
+static void count(enum pprof_type t, const char *result, size_t bytes)
+{
+	fetch_register_metrics();
+	metrics_add("kprofefe_fetch_total", 1.0, "type", pprof_type_name(t), "result", result,
+		    NULL);
+	if (bytes > 0)
+		metrics_add("kprofefe_fetch_bytes_total", (double)bytes, "type",
+			    pprof_type_name(t), NULL);
+}
+
+unsigned char *fetch_result_take(fetch_result *res, size_t *len)
+{
+	unsigned char *data = res->data;
+
+	if (len)
+		*len = data ? res->len : 0;
+	res->data = NULL;
+	res->len = 0;
+	return data;
+}
+
+/* The start of a body as one line of printable text, for messages. */
+static char *body_excerpt(const unsigned char *body, size_t len)
+{
+	size_t n = len < 120 ? len : 120;
+	char *s = xmalloc(n + 4);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s[i] = body[i] >= 0x20 && body[i] < 0x7f ? (char)body[i] : ' ';
+	while (i > 0 && s[i - 1] == ' ')
+		i--;
+	if (n < len) {
+		memcpy(s + i, "...", 3);
+		i += 3;
+	}
+	s[i] = '\0';
+	return s;
+}
+
+/* Go's answer when a CPU profile or a trace is already being taken: 500 and text. */
+static int is_busy(const http_response *resp)
+{
+	const char *body = (const char *)resp->body;
+
+	return resp->status == 500 && (strstr(body, "profiling already in use") != NULL ||
+				       strstr(body, "tracing is already enabled") != NULL);
+}
+
+static const char *status_reason(long status)
+{
+	if (status >= 300 && status < 400)
+		return "redirect";
+	if (status >= 400 && status < 500)
+		return "http_4xx";
+	if (status >= 500 && status < 600)
+		return "http_5xx";
+	return "http_other";
+}
+
+static const char *failure_reason(enum http_failure failure)
+{
+	switch (failure) {
+	case HTTP_FAIL_CONNECT:
+		return "connect";
+	case HTTP_FAIL_TIMEOUT:
+		return "timeout";
+	case HTTP_FAIL_TOO_LARGE:
+		return "too_large";
+	default:
+		return "error";
+	}
+}
+
+/* Fills res from a transfer that completed with a 2xx: the body must be a profile. */
+static void check_body(fetch *f, const http_response *resp, fetch_result *res, char **message)
+{
+	const char *why = NULL;
+	enum pprof_body_kind kind = pprof_body_prepare(f->type, resp->body, resp->body_len,
+						       f->max_inflated, &res->data, &res->len,
+						       &why);
+	if (kind != PPROF_BODY_INVALID) {
+		res->ok = 1;
+		return;
+	}
+	/* Show the start of a body only when it is text someone can read. */
+	int readable = strcmp(why, "html") == 0 || strcmp(why, "text") == 0;
+	char *excerpt = readable ? body_excerpt(resp->body, resp->body_len) : xstrdup("");
+	res->body_reason = why;
+	res->reason = strcmp(why, "too_large") == 0 ? "too_large" : "not_pprof";
+	*message = xasprintf("GET %s: not a %s profile (%s, %zu bytes)%s%s", f->url,
+			     pprof_type_name(f->type), why, resp->body_len, excerpt[0] ? ": " : "",
+			     excerpt);
+	free(excerpt);
+}
+
+/* Fills res from a completed transfer with a status other than 2xx. */
+static void check_status(fetch *f, const http_response *resp, fetch_result *res,
+			 char **message)
+{
+	char *excerpt = body_excerpt(resp->body, resp->body_len);
+
+	if (is_busy(resp)) {
+		res->reason = "busy";
+		*message = xasprintf("GET %s: the target is already taking a %s (%s)", f->url,
+				     f->type == PPROF_TRACE ? "trace" : "CPU profile", excerpt);
+	} else if (resp->status >= 300 && resp->status < 400) {
+		res->reason = "redirect";
+		*message = xasprintf("GET %s: redirect refused (HTTP %ld)", f->url, resp->status);
+	} else {
+		res->reason = status_reason(resp->status);
+		*message = xasprintf("GET %s: HTTP %ld%s%s", f->url, resp->status,
+				     excerpt[0] ? ": " : "", excerpt);
+	}
+	free(excerpt);
+}
+
+static void on_http_done(const http_response *resp, void *arg)
+{
+	fetch *f = arg;
+	fetch_result res;
+	char *message = NULL;
+
+	memset(&res, 0, sizeof(res));
+	res.type = f->type;
+	res.url = f->url;
+	res.status = resp->status;
+	res.seconds = resp->seconds;
+	if (!resp->ok) {
+		res.reason = failure_reason(resp->failure);
+		message = xasprintf("GET %s: %s", f->url, resp->error ? resp->error : res.reason);
+	} else if (resp->status >= 200 && resp->status < 300) {
+		check_body(f, resp, &res, &message);
+	} else {
+		check_status(f, resp, &res, &message);
+	}
+	res.message = message;
+	count(f->type, res.ok ? "ok" : res.reason, resp->body_len);
+	f->req = NULL;
+	f->done(&res, f->arg);
+	free(res.data);
+	free(message);
+	free(f->url);
+	free(f);
+}
+
+static char *profile_url(const char *base, enum pprof_type t, int seconds)
+{
+	char *endpoint = pprof_endpoint(t, seconds);
+	size_t len = strlen(base);
+	char *url = xasprintf("%s%s%s", base, len > 0 && base[len - 1] == '/' ? "" : "/",
+			      endpoint);
+	free(endpoint);
+	return url;
+}
+
+fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
+		   const fetch_options *opt, fetch_done_fn done, void *arg)
+{
+	static const fetch_options none = {0};
+	http_options ho;
+	fetch *f;
+	int seconds;
+
+	if (opt == NULL)
+		opt = &none;
+	fetch_register_metrics();
+	seconds = opt->cpu_seconds > 0 ? opt->cpu_seconds : FETCH_DEFAULT_CPU_SECONDS;
+	f = xcalloc(1, sizeof(*f));
+	f->type = t;
+	f->url = profile_url(base_url, t, seconds);
+	f->max_inflated = opt->max_inflated_bytes;
+	f->done = done;
+	f->arg = arg;
+
+	memset(&ho, 0, sizeof(ho));
+	ho.connect_timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
+							    : FETCH_DEFAULT_CONNECT_TIMEOUT_MS;
+	if (t == PPROF_CPU || t == PPROF_TRACE)
+		ho.timeout_ms = seconds * 1000L +
+				(opt->margin_ms > 0 ? opt->margin_ms : FETCH_DEFAULT_MARGIN_MS);
+	else
+		ho.timeout_ms = opt->plain_timeout_ms > 0 ? opt->plain_timeout_ms
+							  : FETCH_DEFAULT_PLAIN_TIMEOUT_MS;
+	ho.max_body_bytes = opt->max_profile_bytes > 0 ? opt->max_profile_bytes
+						       : FETCH_DEFAULT_MAX_BYTES;
+	ho.tls = opt->tls;
+	ho.headers = opt->headers;
+	/* No Accept-Encoding: Go sends gzip pprof anyway, and curl must not inflate it
+	 * (the body is checked and stored compressed). */
+	f->req = http_start(loop, f->url, &ho, on_http_done, f);
+	return f;
+}
+
+void fetch_cancel(fetch *f)
+{
+	if (f == NULL)
+		return;
+	count(f->type, "canceled", 0);
+	http_cancel(f->req);
+	free(f->url);
+	free(f);
+}

@@ -1,0 +1,939 @@
+/* pprof: profile types and endpoints; gzip/protobuf checks of bodies; reading a Profile. */
+#include "kprofefe/pprof.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "kprofefe/buf.h"
+#include "kprofefe/xalloc.h"
+
+/* ---- types ------------------------------------------------------------------------- */
+
+static const char *const type_names[PPROF_TYPE_COUNT] = {
+	"cpu", "heap", "allocs", "goroutine", "mutex", "block", "threadcreate", "trace",
+};
+
+static const char *const profefe_types[PPROF_TYPE_COUNT] = {
+	"cpu", "heap", "other", "goroutine", "mutex", "block", "threadcreate", "trace",
+};
+
+const char *pprof_type_name(enum pprof_type t)
+{
+	if ((unsigned)t >= PPROF_TYPE_COUNT)
+		return "unknown";
+	return type_names[t];
+}
+
+const char *pprof_profefe_type(enum pprof_type t)
+{
+	if ((unsigned)t >= PPROF_TYPE_COUNT)
+		return "other";
+	return profefe_types[t];
+}
+
+static int type_parse_n(const char *name, size_t len, enum pprof_type *out)
+{
+	for (unsigned i = 0; i < PPROF_TYPE_COUNT; i++) {
+		if (strlen(type_names[i]) == len && memcmp(type_names[i], name, len) == 0) {
+			*out = (enum pprof_type)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int pprof_type_parse(const char *name, enum pprof_type *out)
+{
+	if (name == NULL)
+		return -1;
+	return type_parse_n(name, strlen(name), out);
+}
+
+char *pprof_endpoint(enum pprof_type t, int seconds)
+{
+	if (seconds < 1)
+		seconds = 1;
+	if (t == PPROF_CPU)
+		return xasprintf("profile?seconds=%d", seconds);
+	if (t == PPROF_TRACE)
+		return xasprintf("trace?seconds=%d", seconds);
+	return xstrdup(pprof_type_name(t));
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int pprof_types_parse(const char *list, unsigned *mask, char *err, size_t errlen)
+{
+	unsigned m = 0;
+	const char *p = list ? list : "";
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *s = p;
+		enum pprof_type t;
+
+		while (len > 0 && is_blank(*s)) {
+			s++;
+			len--;
+		}
+		while (len > 0 && is_blank(s[len - 1]))
+			len--;
+		if (len == 0) {
+			snprintf(err, errlen, "empty profile type in \"%s\"", list ? list : "");
+			return -1;
+		}
+		if (type_parse_n(s, len, &t) != 0) {
+			char *known = pprof_types_format(PPROF_ALL_TYPES);
+			snprintf(err, errlen, "unknown profile type \"%.*s\" (known: %s)",
+				 (int)(len > 64 ? 64 : len), s, known);
+			free(known);
+			return -1;
+		}
+		m |= PPROF_BIT(t);
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	*mask = m;
+	return 0;
+}
+
+char *pprof_types_format(unsigned mask)
+{
+	buf_t b = BUF_INIT;
+
+	buf_append_str(&b, "");
+	for (unsigned i = 0; i < PPROF_TYPE_COUNT; i++) {
+		if ((mask & PPROF_BIT(i)) == 0)
+			continue;
+		if (b.len > 0)
+			buf_append_str(&b, ",");
+		buf_append_str(&b, type_names[i]);
+	}
+	return buf_detach(&b);
+}
+
+/* ---- protobuf wire format ------------------------------------------------------------ */
+
+/* A cursor over one protobuf message. */
+typedef struct pb {
+	const unsigned char *p;
+	const unsigned char *end;
+} pb;
+
+/* One field as read from the wire. */
+typedef struct pb_field {
+	uint32_t num;
+	int wire;
+	uint64_t v;                /* wire 0 */
+	const unsigned char *data; /* wire 2 */
+	size_t len;
+} pb_field;
+
+enum { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2, WIRE_I32 = 5 };
+
+static int pb_varint(pb *r, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 10; i++) {
+		if (r->p >= r->end)
+			return -1;
+		unsigned char c = *r->p++;
+		if (i == 9 && c > 1)
+			return -1; /* more than 64 bits */
+		v |= (uint64_t)(c & 0x7f) << (7 * i);
+		if ((c & 0x80) == 0) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Reads the next field: 1 when one was read, 0 at the end, -1 when malformed. Groups
+ * (wire types 3 and 4) are malformed: pprof never uses them. */
+static int pb_next(pb *r, pb_field *f)
+{
+	uint64_t tag, len;
+
+	if (r->p >= r->end)
+		return 0;
+	if (pb_varint(r, &tag) != 0)
+		return -1;
+	f->num = (uint32_t)(tag >> 3);
+	f->wire = (int)(tag & 7);
+	if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff)
+		return -1;
+	f->data = NULL;
+	f->len = 0;
+	f->v = 0;
+	switch (f->wire) {
+	case WIRE_VARINT:
+		return pb_varint(r, &f->v) == 0 ? 1 : -1;
+	case WIRE_I64:
+	case WIRE_I32: {
+		size_t n = f->wire == WIRE_I64 ? 8 : 4;
+		if ((size_t)(r->end - r->p) < n)
+			return -1;
+		r->p += n;
+		return 1;
+	}
+	case WIRE_LEN:
+		if (pb_varint(r, &len) != 0 || len > (uint64_t)(r->end - r->p))
+			return -1;
+		f->data = r->p;
+		f->len = (size_t)len;
+		r->p += len;
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* Walks a whole message: 0 when every field is well-formed up to the end. */
+static int pb_walk(const unsigned char *data, size_t len)
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc;
+
+	while ((rc = pb_next(&r, &f)) == 1)
+		;
+	return rc;
+}
+
+/* Profile field numbers (github.com/google/pprof/proto/profile.proto). */
+enum {
+	PF_SAMPLE_TYPE = 1,
+	PF_SAMPLE = 2,
+	PF_MAPPING = 3,
+	PF_LOCATION = 4,
+	PF_FUNCTION = 5,
+	PF_STRING_TABLE = 6,
+	PF_DROP_FRAMES = 7,
+	PF_KEEP_FRAMES = 8,
+	PF_TIME_NANOS = 9,
+	PF_DURATION_NANOS = 10,
+	PF_PERIOD_TYPE = 11,
+	PF_PERIOD = 12,
+	PF_COMMENT = 13,
+	PF_DEFAULT_SAMPLE_TYPE = 14,
+};
+
+/* The wire type a known Profile field must have; -1 for fields this code does not know
+ * (accepted: newer pprof versions add fields). */
+static int profile_field_wire(uint32_t num)
+{
+	switch (num) {
+	case PF_SAMPLE_TYPE:
+	case PF_SAMPLE:
+	case PF_MAPPING:
+	case PF_LOCATION:
+	case PF_FUNCTION:
+	case PF_STRING_TABLE:
+	case PF_PERIOD_TYPE:
+		return WIRE_LEN;
+	case PF_DROP_FRAMES:
+	case PF_KEEP_FRAMES:
+	case PF_TIME_NANOS:
+	case PF_DURATION_NANOS:
+	case PF_PERIOD:
+	case PF_DEFAULT_SAMPLE_TYPE:
+		return WIRE_VARINT;
+	default:
+		return -1;
+	}
+}
+
+/* Checks a Location message, including its Line submessages. */
+static int location_ok(const unsigned char *data, size_t len)
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc;
+
+	while ((rc = pb_next(&r, &f)) == 1) {
+		if (f.num == 4 && (f.wire != WIRE_LEN || pb_walk(f.data, f.len) != 0))
+			return -1;
+	}
+	return rc;
+}
+
+int pprof_is_profile(const unsigned char *data, size_t len)
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc, seen_strings = 0;
+
+	if (data == NULL || len == 0)
+		return 0;
+	while ((rc = pb_next(&r, &f)) == 1) {
+		int want = profile_field_wire(f.num);
+
+		if (f.num == PF_COMMENT) /* repeated int64: packed or not */
+			continue;
+		if (want < 0)
+			continue;
+		if (f.wire != want)
+			return 0;
+		if (f.num == PF_STRING_TABLE) {
+			/* The first string must be "" (pprof's own parser requires it). */
+			if (!seen_strings && f.len != 0)
+				return 0;
+			seen_strings = 1;
+			continue;
+		}
+		if (f.num == PF_LOCATION) {
+			if (location_ok(f.data, f.len) != 0)
+				return 0;
+			continue;
+		}
+		if (f.wire == WIRE_LEN && pb_walk(f.data, f.len) != 0)
+			return 0;
+	}
+	return rc == 0 && seen_strings;
+}
+
+/* ---- gzip ------------------------------------------------------------------------------ */
+
+static int is_gzip(const unsigned char *data, size_t len)
+{
+	return len >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+}
+
+static size_t inflate_cap(size_t in_len, size_t max_out)
+{
+	size_t cap;
+
+	if (max_out != 0)
+		return max_out;
+	if (in_len > PPROF_MAX_INFLATE_CAP / 64)
+		return PPROF_MAX_INFLATE_CAP;
+	cap = in_len * 64;
+	return cap < PPROF_MIN_INFLATE_CAP ? PPROF_MIN_INFLATE_CAP : cap;
+}
+
+int pprof_gunzip(const unsigned char *data, size_t len, size_t max_out, unsigned char **out,
+		 size_t *out_len, const char **reason)
+{
+	size_t cap = inflate_cap(len, max_out);
+	size_t size = len * 4 < 4096 ? 4096 : len * 4;
+	size_t used = 0;
+	unsigned char *dst;
+	z_stream zs;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!is_gzip(data, len)) {
+		*reason = "corrupt_gzip";
+		return -1;
+	}
+	if (size > cap)
+		size = cap;
+	dst = xmalloc(size + 1);
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+		free(dst);
+		*reason = "corrupt_gzip";
+		return -1;
+	}
+	zs.next_in = (unsigned char *)(uintptr_t)data; /* zlib's API is not const */
+	for (;;) {
+		if (used == size) {
+			if (size == cap) {
+				*reason = "too_large";
+				goto fail;
+			}
+			size = size > cap / 2 ? cap : size * 2;
+			dst = xrealloc(dst, size + 1);
+		}
+		/* Feed input and output in chunks uInt can hold. */
+		size_t in_left = len - (size_t)(zs.next_in - data);
+		zs.avail_in = in_left > 0x40000000u ? 0x40000000u : (uInt)in_left;
+		size_t out_left = size - used;
+		zs.next_out = dst + used;
+		zs.avail_out = out_left > 0x40000000u ? 0x40000000u : (uInt)out_left;
+		uInt before = zs.avail_out;
+		rc = inflate(&zs, Z_NO_FLUSH);
+		used += before - zs.avail_out;
+		if (rc == Z_STREAM_END) {
+			in_left = len - (size_t)(zs.next_in - data);
+			if (in_left == 0)
+				break;
+			/* Another gzip member follows (gzip allows concatenation). */
+			if (!is_gzip(zs.next_in, in_left) || inflateReset(&zs) != Z_OK) {
+				*reason = "corrupt_gzip";
+				goto fail;
+			}
+			continue;
+		}
+		if (rc == Z_BUF_ERROR && zs.avail_out != 0) {
+			*reason = "corrupt_gzip"; /* input ended before the stream did */
+			goto fail;
+		}
+		if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			*reason = "corrupt_gzip";
+			goto fail;
+		}
+	}
+	inflateEnd(&zs);
+	dst[used] = '\0';
+	*out = dst;
+	*out_len = used;
+	return 0;
+fail:
+	inflateEnd(&zs);
+	free(dst);
+	return -1;
+}
+
+int pprof_gzip(const unsigned char *data, size_t len, unsigned char **out, size_t *out_len)
+{
+	z_stream zs;
+	unsigned char *dst;
+	uLong bound;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len > 0x40000000u)
+		return -1; /* far above any profile cap; keeps the sizes in uInt */
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	bound = deflateBound(&zs, (uLong)len) + 32; /* + gzip header and trailer */
+	dst = xmalloc(bound);
+	zs.next_in = (unsigned char *)(uintptr_t)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = dst;
+	zs.avail_out = (uInt)bound;
+	rc = deflate(&zs, Z_FINISH);
+	if (rc != Z_STREAM_END) {
+		deflateEnd(&zs);
+		free(dst);
+		return -1;
+	}
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	*out = dst;
+	return 0;
+}
+
+/* ---- bodies ------------------------------------------------------------------------------ */
+
+int pprof_is_trace(const unsigned char *data, size_t len)
+{
+	static const char prefix[] = "go 1.";
+	size_t i = sizeof(prefix) - 1;
+
+	/* "go 1.NN trace" padded with NULs to 16 bytes. */
+	if (len < 16 || memcmp(data, prefix, i) != 0)
+		return 0;
+	if (data[i] < '0' || data[i] > '9')
+		return 0;
+	while (i < 16 && data[i] >= '0' && data[i] <= '9')
+		i++;
+	if (i + 6 > 16 || memcmp(data + i, " trace", 6) != 0)
+		return 0;
+	for (i += 6; i < 16; i++) {
+		if (data[i] != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Why a body that is neither gzip, protobuf nor trace was refused. */
+static const char *classify_junk(const unsigned char *body, size_t len)
+{
+	size_t i = 0, n = len < 512 ? len : 512;
+
+	while (i < n && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' ||
+			 body[i] == '\n'))
+		i++;
+	if (i < n && body[i] == '<')
+		return "html";
+	for (i = 0; i < n; i++) {
+		unsigned char c = body[i];
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+			return "not_gzip_or_protobuf";
+	}
+	return "text";
+}
+
+enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
+				      size_t len, size_t max_inflated, const char **reason)
+{
+	const char *dummy;
+	unsigned char *raw;
+	size_t raw_len;
+	int ok;
+
+	if (reason == NULL)
+		reason = &dummy;
+	*reason = NULL;
+	if (body == NULL || len == 0) {
+		*reason = "empty";
+		return PPROF_BODY_INVALID;
+	}
+	if (pprof_is_trace(body, len)) {
+		if (t == PPROF_TRACE)
+			return PPROF_BODY_TRACE;
+		*reason = "unexpected_trace";
+		return PPROF_BODY_INVALID;
+	}
+	if (t == PPROF_TRACE) {
+		*reason = is_gzip(body, len) ? "not_trace" : classify_junk(body, len);
+		if (strcmp(*reason, "not_gzip_or_protobuf") == 0)
+			*reason = "not_trace";
+		return PPROF_BODY_INVALID;
+	}
+	if (is_gzip(body, len)) {
+		if (pprof_gunzip(body, len, max_inflated, &raw, &raw_len, reason) != 0)
+			return PPROF_BODY_INVALID;
+		ok = pprof_is_profile(raw, raw_len);
+		free(raw);
+		if (!ok) {
+			*reason = "not_profile";
+			return PPROF_BODY_INVALID;
+		}
+		return PPROF_BODY_GZIP;
+	}
+	if (pprof_is_profile(body, len))
+		return PPROF_BODY_PROTOBUF;
+	*reason = classify_junk(body, len);
+	return PPROF_BODY_INVALID;
+}
+
+enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *body,
+					size_t len, size_t max_inflated, unsigned char **out,
+					size_t *out_len, const char **reason)
+{
+	enum pprof_body_kind kind = pprof_body_check(t, body, len, max_inflated, reason);
+
+	*out = NULL;
+	*out_len = 0;
+	switch (kind) {
+	case PPROF_BODY_GZIP:
+	case PPROF_BODY_TRACE:
+		*out = xmalloc(len);
+		memcpy(*out, body, len);
+		*out_len = len;
+		return kind;
+	case PPROF_BODY_PROTOBUF:
+		if (pprof_gzip(body, len, out, out_len) != 0) {
+			if (reason)
+				*reason = "not_gzip_or_protobuf";
+			return PPROF_BODY_INVALID;
+		}
+		return kind;
+	default:
+		return PPROF_BODY_INVALID;
+	}
+}
+
+/* ---- reading a profile ---------------------------------------------------------------- */
+
+typedef struct strref {
+	const unsigned char *p;
+	size_t len;
+} strref;
+
+typedef struct idpair {
+	uint64_t id;
+	uint64_t ref; /* location: function id of its first line; function: name index */
+} idpair;
+
+/* What one pass over the Profile collects before strings and ids are resolved. */
+typedef struct scan {
+	strref *strings;
+	size_t n_strings;
+	uint64_t *vt; /* sample type (type, unit) index pairs */
+	size_t n_vt;
+	uint64_t period_type[2];
+	uint64_t default_sample_type;
+	uint64_t *leaf_locs; /* first location id of each sample (0: none) */
+	size_t n_samples;
+	idpair *locs;
+	size_t n_locs;
+	idpair *funcs;
+	size_t n_funcs;
+} scan;
+
+static void scan_free(scan *s)
+{
+	free(s->strings);
+	free(s->vt);
+	free(s->leaf_locs);
+	free(s->locs);
+	free(s->funcs);
+}
+
+/* Grows an array of elem-sized items to hold n + 1. */
+static void *grow(void *arr, size_t n, size_t elem)
+{
+	/* The capacity is always the next power of two >= n: grow when n is one. */
+	if (n == 0)
+		return xrealloc(arr, elem);
+	if ((n & (n - 1)) != 0)
+		return arr;
+	return xrealloc(arr, n * 2 * elem);
+}
+
+/* Reads a ValueType: type and unit string indices. */
+static int read_value_type(const unsigned char *data, size_t len, uint64_t out[2])
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc;
+
+	out[0] = out[1] = 0;
+	while ((rc = pb_next(&r, &f)) == 1) {
+		if ((f.num == 1 || f.num == 2) && f.wire == WIRE_VARINT)
+			out[f.num - 1] = f.v;
+	}
+	return rc;
+}
+
+/* The first location id of a Sample (location_id packed or not), 0 when none. */
+static int read_sample_leaf(const unsigned char *data, size_t len, uint64_t *leaf)
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc;
+
+	*leaf = 0;
+	while ((rc = pb_next(&r, &f)) == 1) {
+		if (f.num != 1 || *leaf != 0)
+			continue;
+		if (f.wire == WIRE_VARINT) {
+			*leaf = f.v;
+		} else if (f.wire == WIRE_LEN && f.len > 0) {
+			pb p = {f.data, f.data + f.len};
+			if (pb_varint(&p, leaf) != 0)
+				return -1;
+		}
+	}
+	return rc;
+}
+
+/* A Location's id and the function id of its first (innermost) line. */
+static int read_location(const unsigned char *data, size_t len, idpair *out)
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc, have_line = 0;
+
+	out->id = out->ref = 0;
+	while ((rc = pb_next(&r, &f)) == 1) {
+		if (f.num == 1 && f.wire == WIRE_VARINT) {
+			out->id = f.v;
+		} else if (f.num == 4 && f.wire == WIRE_LEN && !have_line) {
+			pb l = {f.data, f.data + f.len};
+			pb_field lf;
+			int lrc;
+			have_line = 1;
+			while ((lrc = pb_next(&l, &lf)) == 1) {
+				if (lf.num == 1 && lf.wire == WIRE_VARINT)
+					out->ref = lf.v;
+			}
+			if (lrc != 0)
+				return -1;
+		}
+	}
+	return rc;
+}
+
+/* A Function's id and name index. */
+static int read_function(const unsigned char *data, size_t len, idpair *out)
+{
+	pb r = {data, data + len};
+	pb_field f;
+	int rc;
+
+	out->id = out->ref = 0;
+	while ((rc = pb_next(&r, &f)) == 1) {
+		if (f.num == 1 && f.wire == WIRE_VARINT)
+			out->id = f.v;
+		else if (f.num == 2 && f.wire == WIRE_VARINT)
+			out->ref = f.v;
+	}
+	return rc;
+}
+
+static int scan_field(scan *s, pprof_info *info, const pb_field *f)
+{
+	uint64_t vt[2];
+
+	switch (f->num) {
+	case PF_STRING_TABLE:
+		s->strings = grow(s->strings, s->n_strings, sizeof(*s->strings));
+		s->strings[s->n_strings].p = f->data;
+		s->strings[s->n_strings++].len = f->len;
+		return 0;
+	case PF_SAMPLE_TYPE:
+		if (read_value_type(f->data, f->len, vt) != 0)
+			return -1;
+		/* Two slots per value type, so grow by pairs. */
+		s->vt = xrealloc(s->vt, (s->n_vt + 1) * 2 * sizeof(*s->vt));
+		s->vt[2 * s->n_vt] = vt[0];
+		s->vt[2 * s->n_vt + 1] = vt[1];
+		s->n_vt++;
+		return 0;
+	case PF_PERIOD_TYPE:
+		return read_value_type(f->data, f->len, s->period_type);
+	case PF_SAMPLE:
+		s->leaf_locs = grow(s->leaf_locs, s->n_samples, sizeof(*s->leaf_locs));
+		return read_sample_leaf(f->data, f->len, &s->leaf_locs[s->n_samples++]);
+	case PF_LOCATION:
+		s->locs = grow(s->locs, s->n_locs, sizeof(*s->locs));
+		return read_location(f->data, f->len, &s->locs[s->n_locs++]);
+	case PF_FUNCTION:
+		s->funcs = grow(s->funcs, s->n_funcs, sizeof(*s->funcs));
+		return read_function(f->data, f->len, &s->funcs[s->n_funcs++]);
+	case PF_TIME_NANOS:
+		info->time_nanos = (int64_t)f->v;
+		return 0;
+	case PF_DURATION_NANOS:
+		info->duration_nanos = (int64_t)f->v;
+		return 0;
+	case PF_PERIOD:
+		info->period = (int64_t)f->v;
+		return 0;
+	case PF_DEFAULT_SAMPLE_TYPE:
+		s->default_sample_type = f->v;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static char *str_at(const scan *s, uint64_t i)
+{
+	if (i >= s->n_strings)
+		return xstrdup("");
+	return xstrndup((const char *)s->strings[i].p, s->strings[i].len);
+}
+
+static int idpair_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const idpair *)a)->id, y = ((const idpair *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static const idpair *find_id(const idpair *arr, size_t n, uint64_t id)
+{
+	idpair key = {id, 0};
+	return n ? bsearch(&key, arr, n, sizeof(*arr), idpair_cmp) : NULL;
+}
+
+/* Functions whose frame is innermost in a mutex profile: Go records contention when
+ * the holder unlocks (and runtime-internal lock contention under a pseudo-frame). */
+static int is_unlock_name(const strref *name)
+{
+	static const char lost[] = "runtime._LostContendedRuntimeLock";
+	static const char suffix[] = "nlock"; /* Unlock, RUnlock, runtime.unlock */
+	size_t n = sizeof(suffix) - 1;
+
+	if (name->len == sizeof(lost) - 1 && memcmp(name->p, lost, name->len) == 0)
+		return 1;
+	if (name->len < n + 1 || memcmp(name->p + name->len - n, suffix, n) != 0)
+		return 0;
+	return name->p[name->len - n - 1] == 'u' || name->p[name->len - n - 1] == 'U';
+}
+
+static void count_leaves(scan *s, pprof_info *info)
+{
+	qsort(s->locs, s->n_locs, sizeof(*s->locs), idpair_cmp);
+	qsort(s->funcs, s->n_funcs, sizeof(*s->funcs), idpair_cmp);
+	for (size_t i = 0; i < s->n_samples; i++) {
+		const idpair *loc = find_id(s->locs, s->n_locs, s->leaf_locs[i]);
+		const idpair *fn = loc ? find_id(s->funcs, s->n_funcs, loc->ref) : NULL;
+
+		if (fn == NULL || fn->ref == 0 || fn->ref >= s->n_strings)
+			continue; /* unsymbolized */
+		if (is_unlock_name(&s->strings[fn->ref]))
+			info->n_unlock_leaves++;
+		else
+			info->n_other_leaves++;
+	}
+}
+
+static int read_trace_info(const unsigned char *data, pprof_info *info)
+{
+	size_t n = 3;
+
+	while (data[n] != ' ')
+		n++;
+	info->is_trace = 1;
+	info->trace_version = xstrndup((const char *)data + 3, n - 3);
+	return 0;
+}
+
+static int read_profile(const unsigned char *data, size_t len, pprof_info *info, char *err,
+			size_t errlen)
+{
+	scan s;
+	pb r = {data, data + len};
+	pb_field f;
+	int rc;
+
+	if (!pprof_is_profile(data, len)) {
+		snprintf(err, errlen, "not a pprof profile (malformed protobuf)");
+		return -1;
+	}
+	memset(&s, 0, sizeof(s));
+	while ((rc = pb_next(&r, &f)) == 1) {
+		int want = profile_field_wire(f.num);
+		if (want >= 0 && f.wire != want)
+			continue;
+		if (scan_field(&s, info, &f) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc != 0) {
+		scan_free(&s);
+		snprintf(err, errlen, "not a pprof profile (malformed protobuf)");
+		return -1;
+	}
+	info->sample_types = xcalloc(s.n_vt ? s.n_vt : 1, sizeof(*info->sample_types));
+	info->n_sample_types = s.n_vt;
+	for (size_t i = 0; i < s.n_vt; i++) {
+		info->sample_types[i].type = str_at(&s, s.vt[2 * i]);
+		info->sample_types[i].unit = str_at(&s, s.vt[2 * i + 1]);
+	}
+	info->period_type.type = str_at(&s, s.period_type[0]);
+	info->period_type.unit = str_at(&s, s.period_type[1]);
+	info->default_sample_type = str_at(&s, s.default_sample_type);
+	info->n_samples = s.n_samples;
+	count_leaves(&s, info);
+	scan_free(&s);
+	return 0;
+}
+
+int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, char *err,
+		    size_t errlen)
+{
+	unsigned char *raw;
+	size_t raw_len;
+	const char *reason;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (data == NULL || len == 0) {
+		snprintf(err, errlen, "empty file");
+		return -1;
+	}
+	if (pprof_is_trace(data, len))
+		return read_trace_info(data, info);
+	if (!is_gzip(data, len))
+		return read_profile(data, len, info, err, errlen);
+	if (pprof_gunzip(data, len, 0, &raw, &raw_len, &reason) != 0) {
+		snprintf(err, errlen, "cannot gunzip: %s", reason);
+		return -1;
+	}
+	rc = read_profile(raw, raw_len, info, err, errlen);
+	free(raw);
+	return rc;
+}
+
+void pprof_info_clear(pprof_info *info)
+{
+	for (size_t i = 0; i < info->n_sample_types; i++) {
+		free(info->sample_types[i].type);
+		free(info->sample_types[i].unit);
+	}
+	free(info->sample_types);
+	free(info->period_type.type);
+	free(info->period_type.unit);
+	free(info->default_sample_type);
+	free(info->trace_version);
+	memset(info, 0, sizeof(*info));
+}
+
+/* ---- inferring the type ------------------------------------------------------------------ */
+
+static int has_sample_type(const pprof_info *info, const char *type, const char *unit)
+{
+	for (size_t i = 0; i < info->n_sample_types; i++) {
+		if (strcmp(info->sample_types[i].type, type) == 0 &&
+		    strcmp(info->sample_types[i].unit, unit) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int period_is(const pprof_info *info, const char *type, const char *unit)
+{
+	return info->period_type.type && strcmp(info->period_type.type, type) == 0 &&
+	       strcmp(info->period_type.unit, unit) == 0;
+}
+
+static int infer_contention(const pprof_info *info, enum pprof_type *out, char *err,
+			    size_t errlen)
+{
+	if (info->n_unlock_leaves > 0 && info->n_other_leaves == 0) {
+		*out = PPROF_MUTEX;
+		return 0;
+	}
+	if (info->n_other_leaves > 0 && info->n_unlock_leaves == 0) {
+		*out = PPROF_BLOCK;
+		return 0;
+	}
+	if (info->n_samples == 0)
+		snprintf(err, errlen, "a contention profile without samples could be mutex or "
+				      "block: pass --profile-type");
+	else if (info->n_unlock_leaves == 0)
+		snprintf(err, errlen, "a contention profile without function names could be "
+				      "mutex or block: pass --profile-type");
+	else
+		snprintf(err, errlen, "a contention profile with both unlock and blocking "
+				      "frames: cannot tell mutex from block: pass --profile-type");
+	return -1;
+}
+
+int pprof_infer_type(const pprof_info *info, enum pprof_type *out, char *err, size_t errlen)
+{
+	if (info->is_trace) {
+		*out = PPROF_TRACE;
+		return 0;
+	}
+	if (has_sample_type(info, "samples", "count") &&
+	    has_sample_type(info, "cpu", "nanoseconds")) {
+		*out = PPROF_CPU;
+		return 0;
+	}
+	if (has_sample_type(info, "inuse_space", "bytes") ||
+	    has_sample_type(info, "alloc_space", "bytes") ||
+	    has_sample_type(info, "alloc_objects", "count") ||
+	    has_sample_type(info, "inuse_objects", "count")) {
+		*out = PPROF_HEAP;
+		return 0;
+	}
+	if (has_sample_type(info, "goroutine", "count")) {
+		*out = PPROF_GOROUTINE;
+		return 0;
+	}
+	if (has_sample_type(info, "threadcreate", "count")) {
+		*out = PPROF_THREADCREATE;
+		return 0;
+	}
+	if (has_sample_type(info, "contentions", "count") ||
+	    has_sample_type(info, "delay", "nanoseconds") || period_is(info, "contentions", "count"))
+		return infer_contention(info, out, err, errlen);
+	snprintf(err, errlen, "cannot tell the profile type from its sample types (%s/%s%s): "
+			      "pass --profile-type",
+		 info->n_sample_types ? info->sample_types[0].type : "none",
+		 info->n_sample_types ? info->sample_types[0].unit : "none",
+		 info->n_sample_types > 1 ? ", ..." : "");
+	return -1;
+}
