@@ -14,6 +14,10 @@ step "build (Debug)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build -j "$jobs"
 
+step "build (Release): the optimizer finds warnings Debug does not"
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release -j "$jobs"
+
 step "unit tests"
 ctest --test-dir build -L unit --output-on-failure -j "$jobs"
 

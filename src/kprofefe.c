@@ -1,5 +1,6 @@
 /* kprofefe: the node collector program: flags, wiring of the library, signals. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,15 @@ static int is_ready(void *arg)
 static void on_batch_drained(void *arg)
 {
 	struct app *app = arg;
-	log_event(LOG_INFO, "stopped", NULL);
+	struct rusage ru;
+	char rss[32] = "", cpu[32] = "";
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		snprintf(rss, sizeof(rss), "%ld", ru.ru_maxrss);
+		snprintf(cpu, sizeof(cpu), "%.3f",
+			 (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+				 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	}
+	log_event(LOG_INFO, "stopped", "peak_rss_kib", rss, "cpu_seconds", cpu, NULL);
 	ev_break(app->ev, EVBREAK_ALL);
 }
 

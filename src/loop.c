@@ -156,6 +156,8 @@ void loop_free(loop_t *loop)
 	while (loop->transfers) {
 		CURL *easy = loop->transfers->easy;
 		struct transfer *t = forget(loop, easy);
+		if (!t)
+			break; /* cannot happen: every listed transfer has its record */
 		loop_dropped_fn dropped = t->dropped;
 		void *arg = t->arg;
 		free(t);

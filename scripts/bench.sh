@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmark of the collector over N real pprof target pods on one node: round
+# wall time against its floor (--cpu-seconds), peak RSS, CPU time per profile,
+# and upload throughput (a spool of one round drained into profefe).
+#
+#   scripts/bench.sh [--pods N] [--cpu-seconds S]     (defaults 110 and 10)
+#
+# Runs on its own cluster instance (KPROFEFE_CLUSTER_DIR, default
+# /tmp/kprofefe-bench), brought up and down here. Figures, not pass/fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pods=110
+cpu_seconds=10
+while (($#)); do
+	case $1 in
+	--pods) pods=$2; shift 2 ;;
+	--cpu-seconds) cpu_seconds=$2; shift 2 ;;
+	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S]" >&2; exit 2 ;;
+	esac
+done
+
+export KPROFEFE_CLUSTER_DIR=${KPROFEFE_CLUSTER_DIR:-/tmp/kprofefe-bench}
+export KPROFEFE_CLUSTER_INDEX=${KPROFEFE_CLUSTER_INDEX:-11}
+work=$(mktemp -d)
+collector_pid=""
+cleanup() {
+	[[ -n $collector_pid ]] && kill "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null
+	scripts/cluster.sh down >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+say "building the collector (Release)"
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release --target kprofefe >/dev/null
+bin=$PWD/build-release/kprofefe
+
+say "starting the cluster in $KPROFEFE_CLUSTER_DIR"
+scripts/cluster.sh up >/dev/null
+eval "$(scripts/cluster.sh env)"
+
+# The collector runs as in a DaemonSet: in-cluster service-account token,
+# allowed to list and watch pods and nothing else.
+say "service account bench/kprofefe-bench with pods list+watch"
+kubectl create namespace bench >/dev/null 2>&1 || true
+kubectl -n bench create serviceaccount kprofefe-bench >/dev/null
+kubectl create clusterrole kprofefe-bench --verb=list,watch --resource=pods >/dev/null
+kubectl create clusterrolebinding kprofefe-bench --clusterrole=kprofefe-bench \
+	--serviceaccount=bench:kprofefe-bench >/dev/null
+mkdir -p "$work/sa"
+kubectl -n bench create token kprofefe-bench --duration=1h >"$work/sa/token"
+cp "$KPROFEFE_CA" "$work/sa/ca.crt"
+echo bench >"$work/sa/namespace"
+export KPROFEFE_SERVICEACCOUNT_DIR=$work/sa
+export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=${KPROFEFE_APISERVER##*:}
+
+say "adding $pods pprof target pods on node bench"
+for ((i = 0; i < pods; i++)); do
+	scripts/cluster.sh pod add "target-$i" --node bench --namespace bench \
+		--annotate profefe.com/enable=true --annotate profefe.com/service=bench >/dev/null
+done
+
+# log_ms FILE MSG: the time of the first line with msg=MSG, in epoch milliseconds.
+log_ms() {
+	local ts
+	ts=$(grep -m1 "msg=\"$2\"\|msg=$2 " "$1" | sed -n 's/^time=\([^ ]*\) .*/\1/p')
+	[[ -n $ts ]] || { say "no \"$2\" in $1"; tail -5 "$1" >&2; exit 1; }
+	date -d "$ts" +%s%3N
+}
+
+# log_field FILE MSG KEY: the value of KEY on the first line with msg=MSG.
+log_field() {
+	grep -m1 "msg=\"$2\"\|msg=$2 " "$1" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"
+}
+
+collect_once() { # LOG SPOOL: one --once round
+	"$bin" --once --node-name bench --profefe-hostport "$PROFEFE_URL" --metrics-addr "" \
+		--cpu-seconds "$cpu_seconds" --spool-dir "$2" >"$1" 2>&1 || true
+}
+
+say "round: --once over $pods pods, --cpu-seconds $cpu_seconds"
+collect_once "$work/round.log" "$work/spool"
+wall_ms=$(($(log_ms "$work/round.log" stopped) - $(log_ms "$work/round.log" starting)))
+rss_kb=$(log_field "$work/round.log" stopped peak_rss_kib)
+cpu_used=$(log_field "$work/round.log" stopped cpu_seconds)
+round_ms=$(($(log_ms "$work/round.log" "round finished") - $(log_ms "$work/round.log" "pods listed")))
+fetched=$(grep -c '' < <(curl -fsS -G "$PROFEFE_URL/api/0/profiles" --data-urlencode service=bench \
+	--data-urlencode type=heap --data-urlencode from=2000-01-01T00:00:00 \
+	--data-urlencode to=2100-01-01T00:00:00 | jq -c '.body[]'))
+failures=$(sed -n 's/.*msg="round finished".* fetch_failures=\([0-9]*\).*/\1/p' "$work/round.log")
+profiles=$((pods * 6 - failures))
+
+say "upload throughput: a round spooled while profefe is down, then drained"
+scripts/cluster.sh profefe stop >/dev/null
+collect_once "$work/spooling.log" "$work/spool2"
+spooled=$(find "$work/spool2" -maxdepth 1 -name '*.prof' | wc -l)
+spool_bytes=$(find "$work/spool2" -maxdepth 1 -name '*.prof' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+scripts/cluster.sh profefe start >/dev/null
+start_ms=$(date +%s%3N)
+"$bin" --node-name bench-drain --profefe-hostport "$PROFEFE_URL" \
+	--metrics-addr "" --spool-dir "$work/spool2" --spool-drain-rate 100000 \
+	--upload-concurrency 4 >"$work/drain.log" 2>&1 &
+collector_pid=$!
+while (($(find "$work/spool2" -maxdepth 1 -name '*.prof' | wc -l) > 0)); do
+	kill -0 "$collector_pid" 2>/dev/null || { say "drain collector died"; tail "$work/drain.log" >&2; exit 1; }
+	sleep 0.05
+done
+drain_ms=$(($(date +%s%3N) - start_ms))
+kill "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
+
+awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" \
+	-v cpu_used="$cpu_used" -v profiles="$profiles" -v failures="$failures" \
+	-v heap="$fetched" -v spooled="$spooled" -v sbytes="$spool_bytes" -v drain_ms="$drain_ms" -v wall_ms="$wall_ms" 'BEGIN {
+	printf "pods                      %d (heap profiles in profefe: %d, fetch failures: %d)\n", pods, heap, failures
+	printf "round wall time           %.2f s = %.3f x the floor of %d s (target <= 1.10)\n", round_ms / 1000, round_ms / 1000 / cpu, cpu
+	printf "whole --once run          %.2f s (list, round, final flush)\n", wall_ms / 1000
+	printf "peak RSS                  %.1f MiB (target < 16)\n", rss / 1024
+	printf "CPU time per profile      %.2f ms (%.2f s user+sys for %d profiles)\n", cpu_used * 1000 / profiles, cpu_used, profiles
+	printf "upload throughput         %.0f profiles/s, %.1f MiB/s (%d spooled profiles, %.1f MiB, drained in %.2f s)\n", spooled / (drain_ms / 1000), sbytes / 1048576 / (drain_ms / 1000), spooled, sbytes / 1048576, drain_ms / 1000
+}'
