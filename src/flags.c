@@ -75,10 +75,22 @@ static int parse_int(const char *text, long *out)
 	return 0;
 }
 
+static int parse_number(const char *text, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (end == text || *end != '\0' || errno || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static const char *kind_expects(enum flag_kind kind)
 {
 	switch (kind) {
 	case FLAG_INT: return "an integer";
+	case FLAG_NUMBER: return "a number";
 	case FLAG_BOOL: return "true or false";
 	case FLAG_DURATION: return "a duration such as 30s, 5m or 1h";
 	case FLAG_BYTES: return "a size such as 16Mi or 4096";
@@ -94,6 +106,7 @@ static int assign(const flag_spec *spec, const char *text, const char *where,
 	switch (spec->kind) {
 	case FLAG_STRING: *(const char **)spec->target = text; break;
 	case FLAG_INT: rc = parse_int(text, spec->target); break;
+	case FLAG_NUMBER: rc = parse_number(text, spec->target); break;
 	case FLAG_BOOL: rc = parse_bool(text, spec->target); break;
 	case FLAG_DURATION: rc = flags_parse_duration(text, spec->target); break;
 	case FLAG_BYTES: rc = flags_parse_bytes(text, spec->target); break;

@@ -28,7 +28,6 @@ struct settings {
 	long cpu_seconds, default_port, max_concurrency, batch_size, upload_concurrency;
 	long max_queue;
 	double spool_drain_rate;
-	const char *spool_drain_rate_text;
 	size_t max_profile_bytes, spool_max_bytes;
 	int once, version;
 };
@@ -89,8 +88,8 @@ static const flag_spec specs[] = {
 	 "512Mi", "spool size bound; the oldest entries go beyond it"},
 	{"spool-max-age", 0, "KPROFEFE_SPOOL_MAX_AGE", FLAG_DURATION, &s.spool_max_age, "24h",
 	 "spooled profiles older than this go"},
-	{"spool-drain-rate", 0, "KPROFEFE_SPOOL_DRAIN_RATE", FLAG_STRING,
-	 &s.spool_drain_rate_text, "5", "spooled profiles replayed per second at most"},
+	{"spool-drain-rate", 0, "KPROFEFE_SPOOL_DRAIN_RATE", FLAG_NUMBER,
+	 &s.spool_drain_rate, "5", "spooled profiles replayed per second at most"},
 	{"shutdown-grace", 0, "KPROFEFE_SHUTDOWN_GRACE", FLAG_DURATION, &s.shutdown_grace,
 	 "20s", "on SIGTERM, time to flush uploads before spooling the rest"},
 	{"metrics-addr", 0, "KPROFEFE_METRICS_ADDR", FLAG_STRING, &s.metrics_addr, ":9102",
@@ -138,11 +137,8 @@ static int check_settings(char *err, size_t errlen)
 		snprintf(err, errlen, "--profefe-hostport (env PROFEFE_URL) is required");
 		return -1;
 	}
-	char *end;
-	s.spool_drain_rate = strtod(s.spool_drain_rate_text, &end);
-	if (end == s.spool_drain_rate_text || *end || s.spool_drain_rate <= 0) {
-		snprintf(err, errlen, "--spool-drain-rate \"%s\": want a positive number",
-			 s.spool_drain_rate_text);
+	if (s.spool_drain_rate <= 0) {
+		snprintf(err, errlen, "--spool-drain-rate must be positive");
 		return -1;
 	}
 	if (s.cpu_seconds < 1 || s.cpu_seconds > 300 || s.interval < 1 ||
@@ -215,18 +211,35 @@ static int is_ready(void *arg)
 	return !app->stopping && app->collector && collector_synced(app->collector);
 }
 
+/* Profiles fetched since start, every type: what a test compares with profefe's count. */
+static double profiles_collected(void)
+{
+	double n = 0;
+	for (int t = 0; t < PPROF_TYPE_COUNT; t++)
+		n += metrics_get("kprofefe_profiles_collected_total", "type",
+				 pprof_type_name((enum pprof_type)t), NULL);
+	return n;
+}
+
 static void on_batch_drained(void *arg)
 {
 	struct app *app = arg;
 	struct rusage ru;
-	char rss[32] = "", cpu[32] = "";
+	char rss[32] = "", cpu[32] = "", collected[32], spooled[32] = "0";
+	snprintf(collected, sizeof(collected), "%.0f", profiles_collected());
+	if (app->spool) {
+		spool_stats st;
+		spool_get_stats(app->spool, &st);
+		snprintf(spooled, sizeof(spooled), "%zu", st.entries);
+	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		snprintf(rss, sizeof(rss), "%ld", ru.ru_maxrss);
 		snprintf(cpu, sizeof(cpu), "%.3f",
 			 (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 				 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
 	}
-	log_event(LOG_INFO, "stopped", "peak_rss_kib", rss, "cpu_seconds", cpu, NULL);
+	log_event(LOG_INFO, "stopped", "profiles_collected", collected, "spool_entries", spooled,
+		  "peak_rss_kib", rss, "cpu_seconds", cpu, NULL);
 	ev_break(app->ev, EVBREAK_ALL);
 }
 

@@ -8,6 +8,7 @@
 enum flag_kind {
 	FLAG_STRING,   /* const char ** : borrowed from argv, environ or the default */
 	FLAG_INT,      /* long * */
+	FLAG_NUMBER,   /* double *: "2.5" */
 	FLAG_BOOL,     /* int * : "--flag", "--flag=true|false", env 1/0/true/false */
 	FLAG_DURATION, /* double * seconds: "30s", "5m", "1h", "250ms", or plain seconds */
 	FLAG_BYTES     /* size_t * : "512Mi", "16MiB", "1G", "4096" */
