@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Installs what the test cluster needs: Debian tools, and the binaries of etcd,
+# kube-apiserver, profefe(-compat), the pprof target (and kubectl if missing),
+# built from the pinned Go modules under tests/ and cached by content hash.
+# Sourced by scripts/cluster.sh for the cache paths; run directly to install.
+set -euo pipefail
+
+KPF_ROOT=${KPF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+KPF_CACHE=${KPROFEFE_CACHE:-$HOME/.cache/kprofefe}
+KPF_BIN_CACHE=$KPF_CACHE/bin
+
+# Pinned versions; must match tests/cluster/go.mod.
+KPF_K8S_VERSION=v1.33.13
+KPF_ETCD_VERSION=v3.5.21
+
+# Kubernetes' own build stamps its version in; without it the API server
+# says v0.0.0 and kubectl (and gcloud's version dispatcher) see a skew.
+KPF_K8S_LDFLAGS="-X k8s.io/component-base/version.gitVersion=$KPF_K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33 -X k8s.io/component-base/version.gitTreeState=clean"
+
+# Components: name|module dir (relative to repo)|package to build|version label|extra ldflags.
+KPF_COMPONENTS=(
+	"kube-apiserver|tests/cluster|k8s.io/kubernetes/cmd/kube-apiserver|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	"etcd|tests/cluster|./etcd|$KPF_ETCD_VERSION|"
+	"profefe|tests/profefe|.|compat-0.1|"
+	"pprof-target|tests/targets/pprof-target|.|0.1|"
+	"kubectl|tests/cluster|k8s.io/kubernetes/cmd/kubectl|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+)
+
+kpf_die() {
+	echo "cluster-deps: $*" >&2
+	exit 1
+}
+
+kpf_go() {
+	if command -v go >/dev/null 2>&1; then
+		command go "$@"
+	elif [[ -x /usr/local/go/bin/go ]]; then
+		/usr/local/go/bin/go "$@"
+	else
+		kpf_die "no Go toolchain found (need go on PATH or /usr/local/go/bin/go)"
+	fi
+}
+
+kpf_component() { # NAME -> prints the component's spec line
+	local c
+	for c in "${KPF_COMPONENTS[@]}"; do
+		[[ ${c%%|*} == "$1" ]] && { echo "$c"; return 0; }
+	done
+	kpf_die "unknown component $1"
+}
+
+# kpf_bin_path NAME: cache path of NAME's binary. The key is the version label
+# plus a hash of the module's go.mod, go.sum and Go sources, so editing any of
+# them builds anew while an unchanged tree reuses the binary.
+kpf_bin_path() {
+	local name dir pkg ver ldflags hash
+	IFS='|' read -r name dir pkg ver ldflags <<<"$(kpf_component "$1")"
+	hash=$(cd "$KPF_ROOT/$dir" && { find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) |
+		LC_ALL=C sort | xargs cat; echo "$ldflags"; } | sha256sum | cut -c1-12)
+	echo "$KPF_BIN_CACHE/$name-$ver-$hash"
+}
+
+# kpf_build NAME: builds NAME into the cache unless it is there; prints one line.
+kpf_build() {
+	local name dir pkg ver ldflags out start
+	IFS='|' read -r name dir pkg ver ldflags <<<"$(kpf_component "$1")"
+	out=$(kpf_bin_path "$name")
+	if [[ -x $out ]]; then
+		echo "$name $ver: cached ($out)"
+		return 0
+	fi
+	mkdir -p "$KPF_BIN_CACHE"
+	start=$SECONDS
+	# Build to a temporary name, then rename: an interrupted build never
+	# leaves a half-written binary that looks cached.
+	if ! (cd "$KPF_ROOT/$dir" && GOFLAGS=-buildvcs=false kpf_go build -trimpath -ldflags="-s -w $ldflags" \
+		-o "$out.tmp.$$" "$pkg") >"$KPF_CACHE/build-$name.log" 2>&1; then
+		rm -f "$out.tmp.$$"
+		kpf_die "building $name failed; read $KPF_CACHE/build-$name.log"
+	fi
+	mv "$out.tmp.$$" "$out"
+	echo "$name $ver: built in $((SECONDS - start))s ($out)"
+}
+
+# The machine's kubectl is used when it runs; otherwise we build one.
+kpf_need_kubectl() {
+	! kubectl version --client >/dev/null 2>&1
+}
+
+kpf_apt_deps() {
+	local pkgs=() p
+	# command -> Debian package providing it
+	for p in ip:iproute2 openssl:openssl curl:curl jq:jq ss:iproute2 setsid:util-linux; do
+		command -v "${p%%:*}" >/dev/null 2>&1 || pkgs+=("${p#*:}")
+	done
+	if ((${#pkgs[@]})); then
+		echo "apt: installing ${pkgs[*]}"
+		apt-get update -qq >/dev/null || kpf_die "apt-get update failed"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null ||
+			kpf_die "apt-get install ${pkgs[*]} failed"
+	else
+		echo "apt: iproute2 openssl curl jq util-linux present"
+	fi
+}
+
+kpf_deps_main() {
+	kpf_apt_deps
+	local c
+	for c in pprof-target profefe etcd kube-apiserver; do
+		kpf_build "$c"
+	done
+	if kpf_need_kubectl; then
+		kpf_build kubectl
+	else
+		echo "kubectl: using $(command -v kubectl)"
+	fi
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	kpf_deps_main "$@"
+fi

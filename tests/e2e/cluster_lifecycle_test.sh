@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# e2e: cluster lifecycle on a private second instance (own KPROFEFE_CLUSTER_DIR,
+# bridge, netns prefix, subnet, ports), so the faults never disturb the shared
+# cluster other tests use: up beside it, a pod, profefe stop/start keeping its
+# data, API server restart keeping certificates and tokens, and `down`
+# leaving nothing behind (check-clean) while the shared cluster is untouched.
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+dir2=$E2E_TMP/second-cluster
+# A free instance number: no bridge, no listener on its API server port.
+for idx in $(seq 15 -1 1); do
+	ip link show "kpf$idx" >/dev/null 2>&1 || [[ -n $(ss -Htln "sport = :$((36400 + 10 * idx))") ]] || break
+done
+c2() { KPROFEFE_CLUSTER_DIR=$dir2 KPROFEFE_CLUSTER_INDEX=$idx "$CLUSTER" "$@"; }
+e2e_extra_cleanup() { c2 down >/dev/null 2>&1; }
+
+shared_ip=$(pod_add life-shared --node node-a --namespace e2e-life)
+
+env2=$(c2 env)
+[[ $env2 != *"$PROFEFE_URL"* ]] || fail "second instance shares PROFEFE_URL"
+c2 up || fail "second instance did not come up; logs in $dir2/logs"
+c2 up | grep -q 'already up' || fail "second up is not a no-op"
+ip2=$(c2 pod add p2 --node node-a)
+[[ $ip2 != "$shared_ip" ]] || fail "both instances gave out $ip2"
+
+(
+	eval "$env2"
+	curl -fsS --noproxy '*' -o "$E2E_TMP/heap" "http://$ip2:6060/debug/pprof/heap" || fail "second instance pod"
+	kubectl get pod p2 -o jsonpath='{.status.podIP}' | grep -qx "$ip2" || fail "second instance kubectl"
+
+	# profefe stop: refused at once; start: same port, same stored profiles.
+	curl -fsS --noproxy '*' -X POST --data-binary @"$E2E_TMP/heap" \
+		"$PROFEFE_URL/api/0/profiles?service=life&type=heap" >/dev/null || fail "POST profile"
+	c2 profefe stop
+	assert_eq 000 "$(http_code "$PROFEFE_URL/api/0/version")" "stopped profefe"
+	c2 profefe start
+	assert_eq 1 "$(profefe_count life heap)" "profiles after profefe restart"
+
+	# API server restart: same port and CA; a token issued before still works.
+	kubectl create serviceaccount life >/dev/null
+	# (Not the built-in "view": its rules come from the aggregation controller,
+	# which does not run here.)
+	kubectl create role pod-reader --verb=list --resource=pods >/dev/null
+	kubectl create rolebinding life --role=pod-reader --serviceaccount=default:life >/dev/null
+	token=$(kubectl create token life)
+	c2 apiserver restart
+	assert_eq 200 "$(http_code "$KPROFEFE_APISERVER/api/v1/namespaces/default/pods" --cacert "$KPROFEFE_CA" \
+		-H "Authorization: Bearer $token")" "token after API server restart"
+	kubectl get pod p2 -o jsonpath='{.status.podIP}' | grep -qx "$ip2" || fail "pod after API server restart"
+)
+c2 down || fail "second instance down left something behind"
+c2 check-clean || fail "check-clean after down"
+c2 down >/dev/null || fail "down twice is not safe"
+
+# The shared cluster is untouched.
+curl -fsS --noproxy '*' -o /dev/null "http://$shared_ip:6060/debug/pprof/heap" || fail "shared pod lost"
+kapi /readyz >/dev/null || fail "shared API server not ready"
+assert_eq 000 "$(http_code "http://$ip2:6060/" -m 2)" "second instance's pod after down"
+echo "PASS cluster_lifecycle_test"

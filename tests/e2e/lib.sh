@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Shared helpers for the e2e tests (source it): assertions, polling, pprof
+# checks, and small clients for profefe and the test cluster's API server.
+# Expects the environment of `eval "$(scripts/cluster.sh env)"`.
+
+set -euo pipefail
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CLUSTER="$E2E_ROOT/scripts/cluster.sh"
+
+# fail MSG: prints MSG naming the test and exits 1.
+fail() {
+	echo "FAIL ($(basename "$0")): $*" >&2
+	exit 1
+}
+
+# wait_for TIMEOUT_SECONDS CMD...: polls CMD every 0.2s until it succeeds;
+# fails naming CMD once TIMEOUT_SECONDS have passed.
+wait_for() {
+	local timeout=$1
+	shift
+	local deadline=$(($(date +%s%N) + timeout * 1000000000))
+	until "$@" >/dev/null 2>&1; do
+		(($(date +%s%N) < deadline)) || fail "timed out after ${timeout}s waiting for: $*"
+		sleep 0.2
+	done
+}
+
+# pprof_top FILE: fails unless `go tool pprof -top` parses FILE; prints its output.
+pprof_top() {
+	local out
+	[[ -s $1 ]] || fail "pprof file $1 is missing or empty"
+	out=$(go tool pprof -top "$1" 2>&1) || fail "go tool pprof -top $1 failed: $out"
+	grep -q '^Type: ' <<<"$out" || fail "go tool pprof -top $1 printed no profile: $out"
+	printf '%s\n' "$out"
+}
+
+# is_gzip FILE: the file starts with the gzip magic 1f 8b.
+is_gzip() {
+	[[ $(head -c2 "$1" | od -An -tx1 | tr -d ' \n') == 1f8b ]]
+}
+
+# assert_eq WANT GOT [WHAT]
+assert_eq() {
+	[[ $1 == "$2" ]] || fail "${3:-value}: want '$1', got '$2'"
+}
+
+# assert_contains HAYSTACK NEEDLE [WHAT]
+assert_contains() {
+	[[ $1 == *"$2"* ]] || fail "${3:-output} does not contain '$2': $1"
+}
+
+# http_code URL [CURL-ARGS...]: prints only the HTTP status (000 when unreachable).
+http_code() {
+	local url=$1
+	shift
+	curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "$@" "$url" || true
+}
+
+# kapi PATH [CURL-ARGS...]: GET from the API server as the cluster admin.
+kapi() {
+	local path=$1
+	shift
+	curl -fsS --noproxy '*' --cacert "$KPROFEFE_CA" --cert "$KPROFEFE_ADMIN_CERT" \
+		--key "$KPROFEFE_ADMIN_KEY" "$@" "$KPROFEFE_APISERVER$path"
+}
+
+# profefe_time SECONDS-OFFSET: a profefe query time (UTC, 2006-01-02T15:04:05).
+profefe_time() {
+	date -u -d "@$(($(date +%s) + ${1:-0}))" +%Y-%m-%dT%H:%M:%S
+}
+
+# profefe_profiles SERVICE TYPE [LABELS]: JSON of profiles stored in the last
+# day (empty list when none).
+profefe_profiles() {
+	local out
+	out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" \
+		--data-urlencode "type=$2" --data-urlencode "labels=${3:-}" \
+		--data-urlencode "from=$(profefe_time -86400)" --data-urlencode "to=$(profefe_time 3600)")
+	jq -c '.body // []' <<<"$out"
+}
+
+# profefe_count SERVICE TYPE [LABELS]: how many such profiles profefe holds.
+profefe_count() {
+	profefe_profiles "$@" | jq length
+}
+
+# profefe_get ID FILE: downloads one stored profile.
+profefe_get() {
+	curl -fsS --noproxy '*' -o "$2" "$PROFEFE_URL/api/0/profiles/$1" || fail "GET profile $1 failed"
+}
+
+# Every test gets a temporary directory, removed at exit after its pods.
+E2E_TMP=$(mktemp -d)
+: >"$E2E_TMP/.pods"
+trap e2e_cleanup EXIT
+
+# e2e_cleanup: runs the test's own e2e_extra_cleanup (if it defines one),
+# deletes the pods it added, removes E2E_TMP. Installed as the EXIT trap.
+e2e_cleanup() {
+	local rc=$? p
+	if declare -F e2e_extra_cleanup >/dev/null; then e2e_extra_cleanup || true; fi
+	while read -r p; do
+		"$CLUSTER" pod del "${p#*/}" --namespace "${p%%/*}" >/dev/null 2>&1 || true
+	done <"$E2E_TMP/.pods"
+	rm -rf "$E2E_TMP"
+	return "$rc"
+}
+
+# pod_add NAME ARGS...: `scripts/cluster.sh pod add`, printing the pod IP
+# (ARGS as for pod add; --namespace must be spelled so); the pod is deleted
+# when the test exits (recorded in a file, so this works from
+# $(...) subshells too).
+pod_add() {
+	local name=$1 ns=default i j
+	shift
+	for ((i = 1; i <= $#; i++)); do
+		if [[ ${!i} == --namespace ]]; then j=$((i + 1)); ns=${!j}; fi
+	done
+	# A pod left by an earlier run that was killed before its cleanup.
+	"$CLUSTER" pod del "$name" --namespace "$ns" >/dev/null 2>&1 || true
+	echo "$ns/$name" >>"$E2E_TMP/.pods"
+	"$CLUSTER" pod add "$name" "$@"
+}
+
+# has_samples: reads `go tool pprof -top` output on stdin; true when the
+# profile's total is not zero.
+has_samples() {
+	local total
+	total=$(sed -n 's/^Showing nodes accounting for .* of \(.*\) total.*/\1/p')
+	[[ -n $total && ! $total =~ ^0(\.0*)?[a-zµA-Z]*$ ]]
+}

@@ -1,0 +1,409 @@
+// profefe-compat: a stand-in for the profefe collector for tests and the demo.
+// github.com/profefe/profefe is not served by the Go module proxy this project
+// can reach, so this program implements profefe's documented HTTP API v0
+// (README "HTTP API") on plain files: same paths, parameters, JSON envelope
+// {code, body, error}, label parsing, time format and id shape. Flags mirror
+// profefe's (-addr, -badger.dir, -log.level) so scripts can swap in the real one.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+const (
+	timeFormat   = "2006-01-02T15:04:05"
+	profilesPath = "/api/0/profiles"
+	mergePath    = "/api/0/profiles/merge"
+	version      = "0.0.0-kprofefe-compat"
+)
+
+// Label and Meta marshal like profefe's own types (Label has no JSON tags).
+type Label struct{ Key, Value string }
+
+type Meta struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Service   string    `json:"service"`
+	Labels    []Label   `json:"labels,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitempty"`
+}
+
+var profileTypes = map[string]bool{"cpu": true, "heap": true, "block": true, "mutex": true,
+	"goroutine": true, "threadcreate": true, "other": true, "trace": true}
+
+type statusErr struct {
+	code int
+	msg  string
+}
+
+func (e *statusErr) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) error {
+	return &statusErr{http.StatusBadRequest, "bad request: " + fmt.Sprintf(format, a...)}
+}
+
+var errNotFound = &statusErr{http.StatusNotFound, "nothing found"}
+
+// store keeps metadata in memory and on disk (index.jsonl, append-only) and
+// each profile's bytes in <id>.pb, so a restart with the same dir keeps them.
+type store struct {
+	mu    sync.Mutex
+	dir   string
+	metas []Meta
+	index *os.File
+}
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &store{dir: dir}
+	idx := filepath.Join(dir, "index.jsonl")
+	if data, err := os.ReadFile(idx); err == nil {
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var m Meta
+			if len(line) > 0 && json.Unmarshal(line, &m) == nil {
+				s.metas = append(s.metas, m)
+			}
+		}
+	}
+	f, err := os.OpenFile(idx, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s.index = f
+	return s, nil
+}
+
+func (s *store) add(m Meta, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(s.dir, m.ID+".pb"), data, 0o644); err != nil {
+		return err
+	}
+	line, _ := json.Marshal(m)
+	if _, err := s.index.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	s.metas = append(s.metas, m)
+	return nil
+}
+
+func (s *store) get(id string) ([]byte, error) {
+	for _, c := range id {
+		if !strings.ContainsRune("0123456789abcdefghijklmnopqrstuv", c) {
+			return nil, badRequest("bad profile id %q", id)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(s.dir, id+".pb"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNotFound
+	}
+	return data, err
+}
+
+type query struct {
+	service, ptype string
+	labels         []Label
+	from, to       time.Time
+	limit          int
+}
+
+func (s *store) find(q query) []Meta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Meta
+	for _, m := range s.metas {
+		if m.Service != q.service || (q.ptype != "" && m.Type != q.ptype) ||
+			m.CreatedAt.Before(q.from) || (!q.to.IsZero() && m.CreatedAt.After(q.to)) ||
+			!includes(m.Labels, q.labels) {
+			continue
+		}
+		out = append(out, m)
+		if q.limit > 0 && len(out) == q.limit {
+			break
+		}
+	}
+	return out
+}
+
+func (s *store) services() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range s.metas {
+		if !seen[m.Service] {
+			seen[m.Service] = true
+			out = append(out, m.Service)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func includes(have, want []Label) bool {
+	kv := map[string]string{}
+	for _, l := range have {
+		kv[l.Key] = l.Value
+	}
+	for _, l := range want {
+		if v, ok := kv[l.Key]; !ok || v != l.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLabels splits on ',' then '=' and URL-unescapes key and value, as profefe does.
+func parseLabels(s string) ([]Label, error) {
+	var out []Label
+	for _, chunk := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(chunk, "=")
+		k, err := url.QueryUnescape(strings.TrimSpace(k))
+		if err != nil {
+			return nil, err
+		}
+		if k == "" {
+			continue
+		}
+		if v, err = url.QueryUnescape(strings.TrimSpace(v)); err != nil {
+			return nil, err
+		}
+		out = append(out, Label{k, v})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func parseQuery(q url.Values, needFrom bool) (query, error) {
+	var r query
+	var err error
+	if r.service = q.Get("service"); r.service == "" {
+		return r, badRequest("missing service")
+	}
+	if r.ptype = q.Get("type"); r.ptype != "" && !profileTypes[r.ptype] {
+		return r, badRequest("bad profile type %q", r.ptype)
+	}
+	if r.labels, err = parseLabels(q.Get("labels")); err != nil {
+		return r, badRequest("bad labels %q: %s", q.Get("labels"), err)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &r.from}, {"to", &r.to}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.dst, err = time.Parse(timeFormat, v); err != nil {
+				return r, badRequest("bad %q timestamp %q", p.name, v)
+			}
+		}
+	}
+	if needFrom && r.from.IsZero() {
+		return r, badRequest("createdAt time min is zero")
+	}
+	if !r.to.IsZero() && r.to.Before(r.from) {
+		return r, badRequest("createdAt time max is before min")
+	}
+	if v := q.Get("limit"); v != "" {
+		if r.limit, err = strconv.Atoi(v); err != nil {
+			return r, badRequest("bad limit %q", v)
+		}
+	}
+	return r, nil
+}
+
+// newID returns a 20-character base32hex id shaped like profefe's (xid).
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[4:])
+	t := uint32(time.Now().Unix())
+	b[0], b[1], b[2], b[3] = byte(t>>24), byte(t>>16), byte(t>>8), byte(t)
+	const enc = "0123456789abcdefghijklmnopqrstuv"
+	out := make([]byte, 0, 20)
+	var acc uint64
+	bits := 0
+	for _, c := range b {
+		acc = acc<<8 | uint64(c)
+		bits += 8
+		for bits >= 5 {
+			out = append(out, enc[(acc>>(bits-5))&31])
+			bits -= 5
+		}
+	}
+	out = append(out, enc[(acc<<(5-bits))&31])
+	return string(out)
+}
+
+type server struct{ st *store }
+
+func reply(w http.ResponseWriter, code int, body any, errMsg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	resp := struct {
+		Code  int    `json:"code"`
+		Body  any    `json:"body,omitempty"`
+		Error string `json:"error,omitempty"`
+	}{code, body, errMsg}
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (s *server) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		var se *statusErr
+		switch {
+		case err == nil:
+		case errors.As(err, &se):
+			reply(w, se.code, nil, se.msg)
+		default:
+			log.Printf("%s %s: %v", r.Method, r.URL, err)
+			reply(w, http.StatusInternalServerError, nil, "internal error")
+		}
+		log.Printf("%s %s", r.Method, r.URL)
+	}
+}
+
+func (s *server) profiles(w http.ResponseWriter, r *http.Request) error {
+	p := path.Clean(r.URL.Path)
+	switch {
+	case p == mergePath:
+		return s.merge(w, r)
+	case p == profilesPath && r.Method == http.MethodPost:
+		return s.create(w, r)
+	case p == profilesPath && r.Method == http.MethodGet:
+		return s.list(w, r)
+	case strings.HasPrefix(p, profilesPath+"/"):
+		data, err := s.st.get(strings.TrimPrefix(p, profilesPath+"/"))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(data)
+		return nil
+	}
+	return errNotFound
+}
+
+func (s *server) create(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.Query(), false)
+	if err != nil {
+		return err
+	}
+	if q.ptype == "" {
+		return badRequest("bad profile type %q", "")
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return badRequest("reading body: %s", err)
+	}
+	created := time.Now().UTC()
+	// Like profefe, take the profile's time from the pprof TimeNanos (not for traces).
+	if q.ptype != "trace" {
+		pp, err := profile.ParseData(data)
+		if err != nil {
+			return &statusErr{http.StatusInternalServerError, "failed to create profile"}
+		}
+		if pp.TimeNanos > 0 {
+			created = time.Unix(0, pp.TimeNanos).UTC()
+		}
+	}
+	m := Meta{ID: newID(), Type: q.ptype, Service: q.service, Labels: q.labels, CreatedAt: created.Truncate(time.Second)}
+	if err := s.st.add(m, data); err != nil {
+		return err
+	}
+	reply(w, http.StatusOK, m, "")
+	return nil
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.Query(), true)
+	if err != nil {
+		return err
+	}
+	found := s.st.find(q)
+	if len(found) == 0 {
+		return errNotFound
+	}
+	reply(w, http.StatusOK, found, "")
+	return nil
+}
+
+func (s *server) merge(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.Query(), true)
+	if err != nil {
+		return err
+	}
+	if q.ptype == "" || q.ptype == "trace" {
+		return badRequest("bad profile type %q", q.ptype)
+	}
+	var pps []*profile.Profile
+	for _, m := range s.st.find(q) {
+		data, err := s.st.get(m.ID)
+		if err != nil {
+			return err
+		}
+		if pp, err := profile.ParseData(data); err == nil {
+			pps = append(pps, pp)
+		}
+	}
+	if len(pps) == 0 {
+		return errNotFound
+	}
+	merged, err := profile.Merge(pps)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, q.ptype))
+	return merged.Write(w)
+}
+
+func main() {
+	addr := flag.String("addr", ":10100", "address to listen")
+	dir := flag.String("badger.dir", "", "directory to store profiles in (name kept from profefe)")
+	flag.String("log.level", "info", "ignored; kept for profefe flag compatibility")
+	flag.Parse()
+	if *dir == "" {
+		log.Fatal("-badger.dir is required")
+	}
+	st, err := openStore(*dir)
+	if err != nil {
+		log.Fatalf("open store: %v", err)
+	}
+	s := &server{st: st}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/0/version", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		reply(w, http.StatusOK, map[string]string{"version": version, "commit": "", "build_time": ""}, "")
+		return nil
+	}))
+	mux.HandleFunc("/api/0/services", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		svcs := s.st.services()
+		if len(svcs) == 0 {
+			return errNotFound
+		}
+		reply(w, http.StatusOK, svcs, "")
+		return nil
+	}))
+	mux.HandleFunc("/api/0/", s.handle(s.profiles))
+	log.Printf("profefe-compat %s listening on %s, data in %s", version, *addr, *dir)
+	log.Fatal(http.ListenAndServe(*addr, mux))
+}

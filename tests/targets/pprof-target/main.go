@@ -1,0 +1,138 @@
+// pprof-target: a pod's workload in the test cluster. It serves net/http/pprof
+// under a configurable prefix and keeps every profile type non-empty with
+// light, steady CPU work, allocations, goroutines and lock contention.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", ":6060", "listen address")
+	prefix := flag.String("path", "/debug/pprof", "URL prefix of the pprof handlers")
+	cpuMillis := flag.Int("cpu-ms", 1, "milliseconds of CPU work per second (keep small: 110 pods share 2 cores)")
+	cpuProfMillis := flag.Int("cpu-ms-profiling", 10, "milliseconds of CPU work per second while a CPU profile runs")
+	goroutines := flag.Int("goroutines", 20, "idle goroutines to keep (goroutine profile)")
+	flag.Parse()
+
+	// Sample every contention event so mutex and block profiles have data
+	// even though the work is light.
+	runtime.SetMutexProfileFraction(1)
+	runtime.SetBlockProfileRate(1)
+
+	go cpuWork(*cpuMillis, *cpuProfMillis)
+	go allocWork()
+	go contention()
+	for i := 0; i < *goroutines; i++ {
+		go idle()
+	}
+
+	p := "/" + strings.Trim(*prefix, "/")
+	if p == "/" {
+		p = ""
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+		serve(w, r, strings.TrimPrefix(r.URL.Path, p+"/"))
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	log.Printf("pprof-target pid %d serving %s/ on %s", os.Getpid(), p, *addr)
+	log.Fatal(http.ListenAndServe(*addr, mux))
+}
+
+// serve dispatches one pprof endpoint by name; pprof.Index only knows the
+// fixed /debug/pprof/ prefix, so named profiles are routed here.
+func serve(w http.ResponseWriter, r *http.Request, name string) {
+	switch name {
+	case "":
+		pprof.Index(w, r)
+	case "profile":
+		// Work harder while being profiled so a short CPU profile has
+		// samples, without 110 idle targets burning the machine.
+		profiling.Add(1)
+		defer profiling.Add(-1)
+		pprof.Profile(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	default:
+		pprof.Handler(name).ServeHTTP(w, r)
+	}
+}
+
+var (
+	sink      []byte
+	profiling atomic.Int32 // CPU profiles in progress
+)
+
+// cpuWork burns about ms milliseconds of CPU each second (profMs while a CPU
+// profile is being taken).
+func cpuWork(ms, profMs int) {
+	for range time.Tick(time.Second) {
+		d := ms
+		if profiling.Load() > 0 {
+			d = profMs
+		}
+		end := time.Now().Add(time.Duration(d) * time.Millisecond)
+		x := 0
+		for time.Now().Before(end) {
+			for i := 0; i < 1000; i++ {
+				x += i * i
+			}
+		}
+		_ = x
+	}
+}
+
+// allocWork keeps some memory live and allocates steadily (heap, allocs).
+// Wakeups are rare on purpose: 110 targets share two cores.
+func allocWork() {
+	keep := make([][]byte, 64)
+	i := 0
+	for range time.Tick(100 * time.Millisecond) {
+		keep[i%len(keep)] = make([]byte, 64<<10)
+		sink = make([]byte, 4<<10)
+		i++
+	}
+}
+
+// contention makes goroutines fight over a mutex and wait on a channel
+// (mutex, block) and starts a thread now and then (threadcreate).
+func contention() {
+	var mu sync.Mutex
+	ch := make(chan struct{})
+	for i := 0; i < 2; i++ {
+		go func() {
+			for {
+				mu.Lock()
+				time.Sleep(2 * time.Millisecond)
+				mu.Unlock()
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			ch <- struct{}{}
+		}
+	}()
+	for range ch {
+	}
+}
+
+func idle() {
+	select {}
+}
