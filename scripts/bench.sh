@@ -58,10 +58,8 @@ export KPROFEFE_SERVICEACCOUNT_DIR=$work/sa
 export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=${KPROFEFE_APISERVER##*:}
 
 say "adding $pods pprof target pods on node bench"
-for ((i = 0; i < pods; i++)); do
-	scripts/cluster.sh pod add "target-$i" --node bench --namespace bench \
-		--annotate profefe.com/enable=true --annotate profefe.com/service=bench >/dev/null
-done
+seq 0 $((pods - 1)) | xargs -P4 -I{} scripts/cluster.sh pod add "target-{}" --node bench \
+	--namespace bench --annotate profefe.com/enable=true --annotate profefe.com/service=bench >/dev/null
 
 # log_ms FILE MSG: the time of the first line with msg=MSG, in epoch milliseconds.
 log_ms() {
@@ -80,6 +78,11 @@ collect_once() { # LOG SPOOL: one --once round
 	"$bin" --once --node-name bench --profefe-hostport "$PROFEFE_URL" --metrics-addr "" \
 		--cpu-seconds "$cpu_seconds" --spool-dir "$2" >"$1" 2>&1 || true
 }
+
+say "baseline: --once on a node with no pods"
+"$bin" --once --node-name bench-empty --profefe-hostport "$PROFEFE_URL" --metrics-addr "" \
+	--spool-dir "$work/spool0" >"$work/baseline.log" 2>&1
+base_rss_kb=$(log_field "$work/baseline.log" stopped peak_rss_kib)
 
 say "round: --once over $pods pods, --cpu-seconds $cpu_seconds"
 collect_once "$work/round.log" "$work/spool"
@@ -111,13 +114,13 @@ done
 drain_ms=$(($(date +%s%3N) - start_ms))
 kill "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
-awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" \
+awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" -v base_rss="$base_rss_kb" \
 	-v cpu_used="$cpu_used" -v profiles="$profiles" -v failures="$failures" \
 	-v heap="$fetched" -v spooled="$spooled" -v sbytes="$spool_bytes" -v drain_ms="$drain_ms" -v wall_ms="$wall_ms" 'BEGIN {
 	printf "pods                      %d (heap profiles in profefe: %d, fetch failures: %d)\n", pods, heap, failures
 	printf "round wall time           %.2f s = %.3f x the floor of %d s (target <= 1.10)\n", round_ms / 1000, round_ms / 1000 / cpu, cpu
 	printf "whole --once run          %.2f s (list, round, final flush)\n", wall_ms / 1000
-	printf "peak RSS                  %.1f MiB (target < 16)\n", rss / 1024
+	printf "peak RSS                  %.1f MiB (target < 16) = %.2f x the %.1f MiB of a collector with no pods\n", rss / 1024, rss / base_rss, base_rss / 1024
 	printf "CPU time per profile      %.2f ms (%.2f s user+sys for %d profiles)\n", cpu_used * 1000 / profiles, cpu_used, profiles
 	printf "upload throughput         %.0f profiles/s, %.1f MiB/s (%d spooled profiles, %.1f MiB, drained in %.2f s)\n", spooled / (drain_ms / 1000), sbytes / 1048576 / (drain_ms / 1000), spooled, sbytes / 1048576, drain_ms / 1000
 }'

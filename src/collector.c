@@ -35,6 +35,15 @@ struct target {
 	target *next;
 };
 
+/* Fetches beyond --max-concurrency wait in two lists: CPU profiles and traces
+ * start before the quick ones, so every pod's CPU profile runs in the same
+ * window and a round lasts about --cpu-seconds. */
+enum { WAIT_LONG, WAIT_SHORT };
+
+typedef struct wait_list {
+	job *head, *tail;
+} wait_list;
+
 struct collector {
 	loop_t *loop;
 	kube_client *kc;
@@ -43,7 +52,7 @@ struct collector {
 	kube_pod_watch *watch;
 	target *targets;
 	size_t ntargets;
-	job *wait_head, *wait_tail;
+	wait_list waiting[2];  /* WAIT_LONG first, then WAIT_SHORT */
 	int in_flight;
 	int synced;
 	collector_round_fn round_done;
@@ -74,34 +83,47 @@ static void set_targets_gauge(collector_t *c)
 	metrics_set("kprofefe_targets", (double)c->ntargets, NULL);
 }
 
-/* ---- the waiting list: fetches beyond --max-concurrency wait here, in order ---- */
+/* ---- the waiting lists ---- */
+
+static wait_list *list_of(collector_t *c, const job *j)
+{
+	int is_long = j->type == PPROF_CPU || j->type == PPROF_TRACE;
+	return &c->waiting[is_long ? WAIT_LONG : WAIT_SHORT];
+}
 
 static void wait_push(collector_t *c, job *j)
 {
+	wait_list *l = list_of(c, j);
 	j->waiting = 1;
 	j->next_wait = NULL;
-	j->prev_wait = c->wait_tail;
-	if (c->wait_tail)
-		c->wait_tail->next_wait = j;
+	j->prev_wait = l->tail;
+	if (l->tail)
+		l->tail->next_wait = j;
 	else
-		c->wait_head = j;
-	c->wait_tail = j;
+		l->head = j;
+	l->tail = j;
 }
 
 static void wait_unlink(collector_t *c, job *j)
 {
 	if (!j->waiting)
 		return;
+	wait_list *l = list_of(c, j);
 	if (j->prev_wait)
 		j->prev_wait->next_wait = j->next_wait;
 	else
-		c->wait_head = j->next_wait;
+		l->head = j->next_wait;
 	if (j->next_wait)
 		j->next_wait->prev_wait = j->prev_wait;
 	else
-		c->wait_tail = j->prev_wait;
+		l->tail = j->prev_wait;
 	j->waiting = 0;
 	j->next_wait = j->prev_wait = NULL;
+}
+
+static job *next_waiting(collector_t *c)
+{
+	return c->waiting[WAIT_LONG].head ? c->waiting[WAIT_LONG].head : c->waiting[WAIT_SHORT].head;
 }
 
 /* ---- one round of a target ---- */
@@ -173,8 +195,8 @@ static void start_job(collector_t *c, job *j)
 
 static void start_waiting_jobs(collector_t *c)
 {
-	while (c->wait_head && c->in_flight < c->opt->max_concurrency) {
-		job *j = c->wait_head;
+	job *j;
+	while (c->in_flight < c->opt->max_concurrency && (j = next_waiting(c)) != NULL) {
 		wait_unlink(c, j);
 		start_job(c, j);
 	}

@@ -204,6 +204,10 @@ http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "kprofefe/" KPROFEFE_VERSION);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
+	/* A node agent keeps hundreds of transfers open at once; curl's 16 KiB
+	 * receive buffer each was most of the collector's heap. Profiles and API
+	 * replies come from nearby peers, where 4 KiB reads cost nothing. */
+	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
 	if (opt->accept_encoding)
 		curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "gzip");
 	set_limits(easy, opt);
