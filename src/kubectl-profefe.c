@@ -1,0 +1,487 @@
+/* kubectl-profefe: the kubectl plugin program: commands, their flags, and wiring. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kprofefe/capture.h"
+#include "kprofefe/flags.h"
+#include "kprofefe/kube.h"
+#include "kprofefe/log.h"
+#include "kprofefe/pprof.h"
+#include "kprofefe/profefe.h"
+#include "kprofefe/query.h"
+#include "kprofefe/version.h"
+
+#define PROG "kubectl-profefe"
+#define DEFAULT_PROFEFE "http://localhost:10100"
+
+static const char usage_main[] =
+	"Usage: kubectl profefe COMMAND [flags]\n"
+	"\n"
+	"pprof profiles of annotated pods, saved as files or pushed to profefe, and\n"
+	"profefe's stored profiles.\n"
+	"\n"
+	"Commands:\n"
+	"  capture [POD...]      profiles of pods, through the API server's pod proxy\n"
+	"  get services          the services profefe knows\n"
+	"  get profiles          profiles of a service stored in profefe\n"
+	"  get profile-types     the profile types profefe stores\n"
+	"  load FILE...          upload local pprof files to profefe\n"
+	"  version               print the version\n"
+	"\n"
+	"Run `kubectl profefe COMMAND --help` for a command's flags.";
+
+/* ---- one program's worth of state: the loop and the clients every command may need ---- */
+
+struct app {
+	struct ev_loop *ev;
+	loop_t *loop;
+	kube_client *kc;
+	profefe_client *profefe;
+	int status; /* the exit status the command's callback decided */
+};
+
+static void app_init(struct app *app)
+{
+	memset(app, 0, sizeof(*app));
+	app->ev = ev_default_loop(0);
+	app->loop = loop_new(app->ev);
+}
+
+static void app_free(struct app *app)
+{
+	profefe_client_free(app->profefe);
+	kube_client_free(app->kc);
+	loop_free(app->loop);
+}
+
+static int fail(const char *msg)
+{
+	fprintf(stderr, "error: %s\n", msg);
+	return 1;
+}
+
+static int usage_error(const char *msg)
+{
+	fprintf(stderr, "error: %s\n", msg);
+	return 2;
+}
+
+/* Parses argv (argv[0] is the command) with specs; returns -1 to go on, else the exit
+ * status (0 after --help, 2 on a bad flag). */
+static int parse(const flag_spec *specs, size_t n, const char *usage, int argc, char **argv,
+		 char **positional, int *npositional)
+{
+	char err[512];
+	int rc = flags_parse(specs, n, argc, argv, positional, npositional, err, sizeof(err));
+
+	if (rc == 1) {
+		flags_usage(stdout, usage, specs, n);
+		return 0;
+	}
+	if (rc < 0)
+		return usage_error(err);
+	return -1;
+}
+
+static int new_profefe(struct app *app, const char *url, double timeout_s)
+{
+	char err[512];
+	profefe_client_options po = {.timeout_ms = (long)(timeout_s * 1000)};
+
+	app->profefe = profefe_client_new(app->loop, url, &po, err, sizeof(err));
+	if (!app->profefe)
+		return usage_error(err);
+	return -1;
+}
+
+/* ---- capture ------------------------------------------------------------------------------ */
+
+static struct {
+	const char *kubeconfig, *context, *ns, *selector, *profiles, *output_dir, *profefe;
+	int all_namespaces, direct;
+	long cpu_seconds;
+	double timeout;
+} cap;
+
+static const flag_spec capture_specs[] = {
+	{"namespace", 'n', NULL, FLAG_STRING, &cap.ns, NULL,
+	 "namespace of the pods (default: the context's)"},
+	{"all-namespaces", 'A', NULL, FLAG_BOOL, &cap.all_namespaces, NULL,
+	 "pods of every namespace (not with pod names)"},
+	{"selector", 'l', NULL, FLAG_STRING, &cap.selector, NULL,
+	 "label selector, e.g. app=web (not with pod names)"},
+	{"profiles", 0, NULL, FLAG_STRING, &cap.profiles, NULL,
+	 "profile types, e.g. cpu,heap (default: the pod's profefe.com/profiles, else "
+	 "cpu,heap,goroutine,mutex,block,threadcreate; also allocs, trace)"},
+	{"cpu-seconds", 0, NULL, FLAG_INT, &cap.cpu_seconds, NULL,
+	 "duration of CPU profiles and traces (default: the pod's profefe.com/cpu-seconds, "
+	 "else 30)"},
+	{"request-timeout", 0, NULL, FLAG_DURATION, &cap.timeout, "30s",
+	 "timeout of each request; a CPU profile may take --cpu-seconds plus this"},
+	{"direct", 0, NULL, FLAG_BOOL, &cap.direct, NULL,
+	 "fetch from the pod IPs (inside the cluster network) instead of through the API "
+	 "server's pod proxy"},
+	{"output-dir", 0, NULL, FLAG_STRING, &cap.output_dir, CAPTURE_DEFAULT_DIR,
+	 "where profile files go"},
+	{"profefe-hostport", 0, NULL, FLAG_STRING, &cap.profefe, NULL,
+	 "push to the profefe at this URL (http://host:port) instead of writing files"},
+	{"kubeconfig", 0, NULL, FLAG_STRING, &cap.kubeconfig, NULL,
+	 "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"},
+	{"context", 0, NULL, FLAG_STRING, &cap.context, NULL, "kubeconfig context"},
+};
+
+static const char usage_capture[] =
+	"Usage: kubectl profefe capture [POD...] [-n NS | -A] [-l SELECTOR] [flags]\n"
+	"\n"
+	"Captures the profiles of every named pod, or of every pod matching the selector,\n"
+	"that is Running and annotated profefe.com/enable: \"true\", all at once. Each is\n"
+	"written as profile-<type>-<pod>-<unix seconds>.pb.gz in --output-dir (its path\n"
+	"printed), or pushed to profefe with --profefe-hostport (its URL printed).\n"
+	"Exits 1 unless every profile was captured.";
+
+static void on_captured(const capture_summary *s, void *arg)
+{
+	struct app *app = arg;
+
+	app->status = s->failures > 0 ? 1 : 0;
+}
+
+static int cmd_capture(int argc, char **argv)
+{
+	char **names = calloc((size_t)argc + 1, sizeof(char *));
+	int n_names = 0, rc;
+	char err[1024];
+	struct app app;
+	capture_options o;
+	unsigned types = 0;
+
+	cap.cpu_seconds = 0;
+	rc = parse(capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), usage_capture,
+		   argc, argv, names, &n_names);
+	if (rc < 0 && cap.profiles && pprof_types_parse(cap.profiles, &types, err, sizeof(err)))
+		rc = usage_error(err);
+	if (rc < 0 && (cap.cpu_seconds < 0 || cap.cpu_seconds > CAPTURE_MAX_CPU_SECONDS))
+		rc = usage_error("--cpu-seconds must be in 1..3600");
+	if (rc >= 0) {
+		free(names);
+		return rc;
+	}
+	kube_config *cfg = kube_config_from_kubectl(NULL, cap.kubeconfig, cap.context, err,
+						    sizeof(err));
+	if (!cfg) {
+		free(names);
+		return fail(err);
+	}
+	app_init(&app);
+	app.kc = kube_client_new(app.loop, cfg);
+	if (cap.profefe && (rc = new_profefe(&app, cap.profefe, cap.timeout)) >= 0)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.ns = cap.ns && *cap.ns ? cap.ns : kube_config_namespace(cfg);
+	o.all_namespaces = cap.all_namespaces;
+	o.names = (const char *const *)names;
+	o.n_names = (size_t)n_names;
+	o.selector = cap.selector;
+	o.types = types;
+	o.cpu_seconds = (int)cap.cpu_seconds;
+	o.direct = cap.direct;
+	o.timeout_ms = (long)(cap.timeout * 1000);
+	o.output_dir = cap.output_dir;
+	o.profefe = app.profefe;
+	/* The status line only on a terminal; the finished profiles are listed there only
+	 * when stdout (their paths) goes elsewhere. */
+	o.progress = isatty(STDERR_FILENO) ? stderr : NULL;
+	o.progress_items = !isatty(STDOUT_FILENO);
+	if (!capture_start(app.kc, &o, on_captured, &app, err, sizeof(err))) {
+		rc = usage_error(err);
+		goto out;
+	}
+	ev_run(app.ev, 0);
+	rc = app.status;
+out:
+	app_free(&app);
+	free(names);
+	return rc;
+}
+
+/* ---- get services / get profile-types ------------------------------------------------------- */
+
+static struct {
+	const char *profefe, *service, *type, *from, *to, *labels;
+	long limit;
+	double timeout;
+} get;
+
+#define PROFEFE_FLAG                                                                       \
+	{"profefe-hostport", 0, NULL, FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,           \
+	 "profefe's URL, http(s)://host:port"}
+#define TIMEOUT_FLAG                                                                       \
+	{"request-timeout", 0, NULL, FLAG_DURATION, &get.timeout, "30s",                    \
+	 "timeout of each request to profefe"}
+
+static const flag_spec services_specs[] = {PROFEFE_FLAG, TIMEOUT_FLAG};
+
+/* profefe's messages name the endpoint; this names the server too. */
+static int profefe_failed(const struct app *app, const char *error)
+{
+	fprintf(stderr, "error: profefe %s: %s\n", profefe_client_base_url(app->profefe), error);
+	return 1;
+}
+
+static void on_services(const char *const *names, size_t n, const char *error, void *arg)
+{
+	struct app *app = arg;
+
+	if (error) {
+		app->status = profefe_failed(app, error);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", names[i]);
+	if (n == 0)
+		fprintf(stderr, "No services found in %s.\n", profefe_client_base_url(app->profefe));
+}
+
+static int cmd_get_services(int argc, char **argv)
+{
+	char *pos[1];
+	int npos = 0, rc;
+	struct app app;
+
+	if (argc > 1 && argv[1][0] != '-')
+		return usage_error("get services takes no arguments");
+	rc = parse(services_specs, 2, "Usage: kubectl profefe get services [flags]\n\n"
+		   "Lists the services profefe stores profiles of.", argc, argv, pos, &npos);
+	if (rc >= 0)
+		return rc;
+	app_init(&app);
+	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
+		profefe_services(app.profefe, on_services, &app);
+		ev_run(app.ev, 0);
+		rc = app.status;
+	}
+	app_free(&app);
+	return rc;
+}
+
+static int cmd_get_types(int argc, char **argv)
+{
+	char *pos[1];
+	int npos = 0, rc;
+
+	if (argc > 1 && argv[1][0] != '-')
+		return usage_error("get profile-types takes no arguments");
+	rc = parse(NULL, 0, "Usage: kubectl profefe get profile-types\n\n"
+		   "Lists the profile types profefe stores (what --profile-type takes). allocs\n"
+		   "profiles are stored as \"other\".", argc, argv, pos, &npos);
+	if (rc >= 0)
+		return rc;
+	for (const char *const *t = query_profefe_types(); *t; t++)
+		printf("%s\n", *t);
+	return 0;
+}
+
+/* ---- get profiles --------------------------------------------------------------------------- */
+
+static const flag_spec profiles_specs[] = {
+	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service (required)"},
+	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
+	 "only this type (see get profile-types; default: every type)"},
+	{"from", 0, NULL, FLAG_STRING, &get.from, "24h",
+	 "oldest: a duration before now (24h, 1h30m) or an RFC 3339 time"},
+	{"to", 0, NULL, FLAG_STRING, &get.to, "0m",
+	 "newest: a duration before now or an RFC 3339 time"},
+	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
+	 "only profiles with these labels: k=v,k2=v2"},
+	{"limit", 0, NULL, FLAG_INT, &get.limit, "0", "at most this many per type (0: all)"},
+	PROFEFE_FLAG,
+	TIMEOUT_FLAG,
+};
+
+static void on_profiles(const profefe_profile_meta *items, size_t n, const char *error,
+			void *arg)
+{
+	struct app *app = arg;
+
+	if (error) {
+		app->status = profefe_failed(app, error);
+		return;
+	}
+	if (n == 0) {
+		fprintf(stderr, "No profiles found for service %s.\n", get.service);
+		return;
+	}
+	query_print_profiles(stdout, app->profefe, items, n);
+}
+
+static int profiles_query(query_profiles_options *q, char **labels)
+{
+	char err[512];
+	time_t now = time(NULL);
+
+	memset(q, 0, sizeof(*q));
+	if (!get.service || !*get.service)
+		return usage_error("--service is required (see get services)");
+	if (get.type && !query_is_profefe_type(get.type))
+		return usage_error("--profile-type: not a profefe type (see get profile-types)");
+	if (query_parse_time(get.from, now, &q->from, err, sizeof(err)) != 0 ||
+	    query_parse_time(get.to, now, &q->to, err, sizeof(err)) != 0)
+		return usage_error(err);
+	if (q->to < q->from)
+		return usage_error("--to is before --from");
+	if (query_labels_parse(get.labels, NULL, labels, err, sizeof(err)) != 0)
+		return usage_error(err);
+	q->service = get.service;
+	q->type = get.type;
+	q->labels = *labels;
+	q->limit = (int)get.limit;
+	return -1;
+}
+
+static int cmd_get_profiles(int argc, char **argv)
+{
+	char *pos[1];
+	int npos = 0, rc;
+	struct app app;
+	query_profiles_options q;
+	char *labels = NULL;
+
+	if (argc > 1 && argv[1][0] != '-')
+		return usage_error("get profiles takes no arguments (name the service with --service)");
+	rc = parse(profiles_specs, sizeof(profiles_specs) / sizeof(profiles_specs[0]),
+		   "Usage: kubectl profefe get profiles --service S [--profile-type T] "
+		   "[--from 24h] [--to 0m] [flags]\n\n"
+		   "Lists the stored profiles of a service, oldest first, each with the URL\n"
+		   "`go tool pprof` reads it from.", argc, argv, pos, &npos);
+	if (rc < 0)
+		rc = profiles_query(&q, &labels);
+	if (rc >= 0) {
+		free(labels);
+		return rc;
+	}
+	app_init(&app);
+	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
+		query_profiles(app.loop, app.profefe, &q, on_profiles, &app);
+		ev_run(app.ev, 0);
+		rc = app.status;
+	}
+	app_free(&app);
+	free(labels);
+	return rc;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	static const char usage[] =
+		"Usage: kubectl profefe get services|profiles|profile-types [flags]";
+
+	if (argc < 2)
+		return usage_error("get what? services, profiles or profile-types");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		printf("%s\n", usage);
+		return 0;
+	}
+	if (!strcmp(argv[1], "services") || !strcmp(argv[1], "service"))
+		return cmd_get_services(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "profiles") || !strcmp(argv[1], "profile"))
+		return cmd_get_profiles(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "profile-types") || !strcmp(argv[1], "profile-type"))
+		return cmd_get_types(argc - 1, argv + 1);
+	fprintf(stderr, "error: unknown: get %s\n%s\n", argv[1], usage);
+	return 2;
+}
+
+/* ---- load ----------------------------------------------------------------------------------- */
+
+static const flag_spec load_specs[] = {
+	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service to store under (required)"},
+	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
+	 "the type of every file (default: read from each profile's sample types)"},
+	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
+	 "labels k=v,k2=v2 (from=kubectl-profefe-load unless set here)"},
+	PROFEFE_FLAG,
+	TIMEOUT_FLAG,
+};
+
+static void on_loaded(int failures, void *arg)
+{
+	struct app *app = arg;
+
+	app->status = failures ? 1 : 0;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+	static const char *const extra[] = {"from", "kubectl-profefe-load", NULL};
+	char **files = calloc((size_t)argc + 1, sizeof(char *));
+	int n = 0, rc;
+	char err[512];
+	char *labels = NULL;
+	struct app app;
+
+	rc = parse(load_specs, sizeof(load_specs) / sizeof(load_specs[0]),
+		   "Usage: kubectl profefe load FILE... --service S [flags]\n\n"
+		   "Uploads local pprof files (gzip or not) or Go traces to profefe, each with\n"
+		   "the type read from the profile itself unless --profile-type says it.",
+		   argc, argv, files, &n);
+	if (rc < 0 && (!get.service || !*get.service))
+		rc = usage_error("--service is required");
+	if (rc < 0 && n == 0)
+		rc = usage_error("no file to load");
+	if (rc < 0 && get.type && !query_is_profefe_type(get.type) && strcmp(get.type, "allocs"))
+		rc = usage_error("--profile-type: not a profefe type (see get profile-types)");
+	if (rc < 0 && query_labels_parse(get.labels, extra, &labels, err, sizeof(err)) != 0)
+		rc = usage_error(err);
+	if (rc >= 0) {
+		free(files);
+		return rc;
+	}
+	app_init(&app);
+	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
+		query_load_options o = {.service = get.service, .type_name = get.type,
+					.labels = labels};
+		query_load(app.loop, app.profefe, (const char *const *)files, (size_t)n, &o,
+			   on_loaded, &app);
+		ev_run(app.ev, 0);
+		rc = app.status;
+	}
+	app_free(&app);
+	free(labels);
+	free(files);
+	return rc;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	/* Failures are reported as one line each by the commands; the library's own log
+	 * lines would only repeat them. */
+	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
+	if (argc < 2) {
+		fprintf(stderr, "%s\n", usage_main);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		printf("%s\n", usage_main);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("%s %s\n", PROG, kprofefe_version());
+		return 0;
+	}
+	if (!strcmp(cmd, "capture"))
+		return cmd_capture(argc - 1, argv + 1);
+	if (!strcmp(cmd, "get"))
+		return cmd_get(argc - 1, argv + 1);
+	if (!strcmp(cmd, "load"))
+		return cmd_load(argc - 1, argv + 1);
+	fprintf(stderr, "error: unknown command \"%s\"\n\n%s\n", cmd, usage_main);
+	return 2;
+}

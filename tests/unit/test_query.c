@@ -1,0 +1,554 @@
+/* Unit tests of query: durations and times, label lists, the profiles table, loading local
+ * files, and listing/uploading against a FAKE profefe (libmicrohttpd in this process, on
+ * 127.0.0.1, port 0) that answers some types with profiles, one with an error and the rest
+ * with profefe's "nothing found". The real profefe is used by tests/e2e/plugin_profefe_test.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "kprofefe/query.h"
+#include "kprofefe/xalloc.h"
+
+static char *data_path(const char *name)
+{
+	const char *dir = getenv("KPROFEFE_TEST_DATA");
+	return xasprintf("%s/pprof/%s", dir ? dir : "tests/data", name);
+}
+
+/* ---- parsing ------------------------------------------------------------------------------------ */
+
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		double seconds;
+	} ok[] = {{"24h", 86400},    {"0m", 0},     {"0", 0},       {"30m", 1800},
+		  {"1h30m", 5400},   {"1.5h", 5400}, {"250ms", 0.25}, {"-24h", 86400},
+		  {"+2s", 2},        {"1h1m1s", 3661}, {"100us", 1e-4}, {"3\xc2\xb5s", 3e-6},
+		  {"2h45m30.5s", 9930.5}, {".5s", 0.5}};
+	static const char *const bad[] = {"", "24", "h", "1d", "1h 30m", "yesterday", "1.h.", "-",
+					  "1hh", "12x"};
+	double s;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (query_parse_duration(ok[i].text, &s) != 0)
+			fail_msg("\"%s\" not parsed", ok[i].text);
+		assert_float_equal(s, ok[i].seconds, 1e-9);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (query_parse_duration(bad[i], &s) == 0)
+			fail_msg("\"%s\" parsed", bad[i]);
+}
+
+static void test_times(void **state)
+{
+	time_t now = 1700000000, t;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(query_parse_time("24h", now, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, now - 86400);
+	assert_int_equal(query_parse_time("0m", now, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, now);
+	assert_int_equal(query_parse_time("2023-11-14T22:13:20Z", now, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, 1700000000);
+	assert_int_equal(query_parse_time("2023-11-14T23:13:20+01:00", now, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, 1700000000);
+	assert_int_equal(query_parse_time("last week", now, &t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "\"last week\" is neither a duration"));
+}
+
+static void test_labels(void **state)
+{
+	static const char *const extra[] = {"from", "kubectl-profefe-load", "env", "x", NULL};
+	char *enc = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(query_labels_parse(" a=1 , b = x y ,,", NULL, &enc, err, sizeof(err)), 0);
+	assert_string_equal(enc, "a=1,b=x%20y");
+	free(enc);
+	assert_int_equal(query_labels_parse("k=a,b=c%", NULL, &enc, err, sizeof(err)), 0);
+	assert_string_equal(enc, "k=a,b=c%25");
+	free(enc);
+	/* Extra labels, unless the list sets their key. */
+	assert_int_equal(query_labels_parse("env=prod", extra, &enc, err, sizeof(err)), 0);
+	assert_string_equal(enc, "env=prod,from=kubectl-profefe-load");
+	free(enc);
+	assert_int_equal(query_labels_parse(NULL, NULL, &enc, err, sizeof(err)), 0);
+	assert_string_equal(enc, "");
+	free(enc);
+	assert_int_equal(query_labels_parse("k=", NULL, &enc, err, sizeof(err)), 0);
+	assert_string_equal(enc, "k=");
+	free(enc);
+	enc = NULL;
+	assert_int_equal(query_labels_parse("a=1,novalue", NULL, &enc, err, sizeof(err)), -1);
+	assert_string_equal(err, "label \"novalue\" is not key=value");
+	assert_int_equal(query_labels_parse("=v", NULL, &enc, err, sizeof(err)), -1);
+	assert_null(enc);
+}
+
+static void test_profefe_types(void **state)
+{
+	const char *const *t = query_profefe_types();
+	size_t n = 0;
+
+	(void)state;
+	while (t[n])
+		n++;
+	assert_int_equal(n, 8);
+	assert_string_equal(t[0], "cpu");
+	assert_string_equal(t[6], "other");
+	assert_true(query_is_profefe_type("threadcreate"));
+	assert_false(query_is_profefe_type("allocs"));
+	assert_false(query_is_profefe_type("CPU"));
+}
+
+/* ---- loading files ---------------------------------------------------------------------------- */
+
+static enum pprof_type load_ok(const char *name, const char *type_name)
+{
+	char *path = data_path(name);
+	unsigned char *data;
+	size_t len;
+	enum pprof_type t;
+	char err[512];
+
+	if (query_load_file(path, type_name, &data, &len, &t, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", name, err);
+	assert_true(len > 0);
+	if (t != PPROF_TRACE) /* what is uploaded is gzip */
+		assert_true(data[0] == 0x1f && data[1] == 0x8b);
+	free(data);
+	free(path);
+	return t;
+}
+
+static char *load_err(const char *name, const char *type_name)
+{
+	char *path = name[0] == '/' ? xstrdup(name) : data_path(name);
+	static unsigned char sentinel[1];
+	unsigned char *data = sentinel;
+	size_t len = 1;
+	enum pprof_type t;
+	char err[512];
+
+	assert_int_equal(query_load_file(path, type_name, &data, &len, &t, err, sizeof(err)), -1);
+	assert_null(data);
+	free(path);
+	return xstrdup(err);
+}
+
+static void test_load_reads_the_type(void **state)
+{
+	char *e;
+
+	(void)state;
+	assert_int_equal(load_ok("cpu.pb.gz", NULL), PPROF_CPU);
+	assert_int_equal(load_ok("heap.pb.gz", NULL), PPROF_HEAP);
+	assert_int_equal(load_ok("heap.pb", NULL), PPROF_HEAP); /* uncompressed: gzipped */
+	assert_int_equal(load_ok("allocs.pb.gz", NULL), PPROF_HEAP);
+	assert_int_equal(load_ok("goroutine.pb.gz", NULL), PPROF_GOROUTINE);
+	assert_int_equal(load_ok("threadcreate.pb.gz", NULL), PPROF_THREADCREATE);
+	assert_int_equal(load_ok("mutex.pb.gz", NULL), PPROF_MUTEX);
+	assert_int_equal(load_ok("block.pb.gz", NULL), PPROF_BLOCK);
+	assert_int_equal(load_ok("trace.out", NULL), PPROF_TRACE);
+	/* --profile-type wins, as long as it fits the file. */
+	assert_int_equal(load_ok("allocs.pb.gz", "other"), PPROF_ALLOCS);
+	assert_int_equal(load_ok("heap.pb.gz", "allocs"), PPROF_ALLOCS);
+	assert_int_equal(load_ok("trace.out", "trace"), PPROF_TRACE);
+	e = load_err("heap.pb.gz", "trace");
+	assert_non_null(strstr(e, "heap.pb.gz: a pprof profile, not a Go execution trace"));
+	free(e);
+	e = load_err("trace.out", "cpu");
+	assert_non_null(strstr(e, "trace.out: a Go execution trace, not a pprof profile"));
+	free(e);
+	e = load_err("heap.pb.gz", "bogus");
+	assert_non_null(strstr(e, "unknown profile type \"bogus\""));
+	free(e);
+}
+
+static void test_load_refuses_what_is_not_pprof(void **state)
+{
+	char *e;
+
+	(void)state;
+	e = load_err("index.html", NULL);
+	assert_non_null(strstr(e, "index.html: not a pprof profile"));
+	free(e);
+	e = load_err("goroutine-debug1.txt", NULL);
+	assert_non_null(strstr(e, "goroutine-debug1.txt: not a pprof profile"));
+	free(e);
+	e = load_err("/nonexistent/file.pb.gz", NULL);
+	assert_string_equal(e, "/nonexistent/file.pb.gz: No such file or directory");
+	free(e);
+	e = load_err("/", NULL);
+	assert_string_equal(e, "/: is a directory");
+	free(e);
+	e = load_err("/dev/null", NULL);
+	assert_non_null(strstr(e, "/dev/null: not a pprof profile or Go trace: empty file"));
+	free(e);
+}
+
+/* ---- the table --------------------------------------------------------------------------------- */
+
+static void test_table(void **state)
+{
+	profefe_profile_meta *items = xcalloc(2, sizeof(*items));
+	const char *id[] = {"c1", "longer-id"}, *type[] = {"cpu", "goroutine"};
+	const char *created[] = {"2024-05-01T10:00:00Z", "2024-05-01T10:00:01Z"};
+	for (size_t i = 0; i < 2; i++) {
+		items[i].id = xstrdup(id[i]);
+		items[i].type = xstrdup(type[i]);
+		items[i].service = xstrdup("web");
+		items[i].created_at = xstrdup(created[i]);
+		items[i].labels = xcalloc(5, sizeof(char *));
+	}
+	items[0].labels[0] = xstrdup("pod");
+	items[0].labels[1] = xstrdup("web-1");
+	items[0].labels[2] = xstrdup("from");
+	items[0].labels[3] = xstrdup("kube-profefe");
+	char err[128], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO);
+	loop_t *loop = loop_new(ev);
+	profefe_client *c = profefe_client_new(loop, "http://pf:10100/", NULL, err, sizeof(err));
+
+	(void)state;
+	query_print_profiles(f, c, items, 2);
+	fclose(f);
+	assert_string_equal(
+		text,
+		"ID          TYPE        SERVICE   CREATED_AT             LABELS                        URL\n"
+		"c1          cpu         web       2024-05-01T10:00:00Z   pod=web-1,from=kube-profefe   "
+		"http://pf:10100/api/0/profiles/c1\n"
+		"longer-id   goroutine   web       2024-05-01T10:00:01Z                                 "
+		"http://pf:10100/api/0/profiles/longer-id\n");
+	free(text);
+	profefe_metas_free(items, 2);
+	profefe_client_free(c);
+	loop_free(loop);
+	ev_loop_destroy(ev);
+}
+
+/* ---- the fake profefe -------------------------------------------------------------------------- */
+
+static struct MHD_Daemon *fake;
+static char fake_url[64];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char queries[2048];  /* "type|from|to|labels\n" per GET /api/0/profiles */
+static char uploads[2048];  /* "service|type|labels|bytes\n" per POST */
+static atomic_int n_uploads;
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result rc;
+
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	return v ? v : "";
+}
+
+static void record(char *log, size_t cap, const char *line)
+{
+	pthread_mutex_lock(&mu);
+	size_t used = strlen(log);
+	snprintf(log + used, cap - used, "%s\n", line);
+	pthread_mutex_unlock(&mu);
+}
+
+static enum MHD_Result profiles(struct MHD_Connection *c)
+{
+	const char *type = arg(c, "type");
+	char line[512];
+
+	snprintf(line, sizeof(line), "%s|%s|%s|%s", type, arg(c, "from"), arg(c, "to"),
+		 arg(c, "labels"));
+	record(queries, sizeof(queries), line);
+	/* Newest first, as a store might answer: the run sorts. */
+	if (!strcmp(type, "cpu"))
+		return reply(c, 200, "{\"code\":200,\"body\":[{\"id\":\"cpu2\",\"type\":\"cpu\","
+				     "\"service\":\"web\",\"created_at\":\"2024-05-01T10:00:05Z\"},"
+				     "{\"id\":\"cpu1\",\"type\":\"cpu\",\"service\":\"web\","
+				     "\"created_at\":\"2024-05-01T10:00:00Z\",\"labels\":[{\"Key\":"
+				     "\"pod\",\"Value\":\"a\"}]}]}");
+	if (!strcmp(type, "heap"))
+		return reply(c, 200, "{\"code\":200,\"body\":[{\"id\":\"heap1\",\"type\":\"heap\","
+				     "\"service\":\"web\",\"created_at\":\"2024-05-01T10:00:02Z\"}]}");
+	if (!strcmp(type, "trace"))
+		return reply(c, 500, "{\"code\":500,\"error\":\"store is down\"}");
+	return reply(c, 404, "{\"code\":404,\"error\":\"nothing found\"}");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *size, void **state)
+{
+	size_t *received = *state;
+
+	(void)cls;
+	(void)version;
+	(void)data;
+	if (received == NULL) {
+		*state = calloc(1, sizeof(size_t));
+		return MHD_YES;
+	}
+	if (*size) {
+		*received += *size;
+		*size = 0;
+		return MHD_YES;
+	}
+	if (!strcmp(method, "GET") && !strcmp(url, "/api/0/profiles"))
+		return profiles(c);
+	if (!strcmp(method, "POST") && !strcmp(url, "/api/0/profiles")) {
+		char line[512], body[128];
+		int n = ++n_uploads;
+		snprintf(line, sizeof(line), "%s|%s|%s|%zu", arg(c, "service"), arg(c, "type"),
+			 arg(c, "labels"), *received);
+		record(uploads, sizeof(uploads), line);
+		snprintf(body, sizeof(body), "{\"code\":200,\"body\":{\"id\":\"up%d\"}}", n);
+		return reply(c, 200, body);
+	}
+	return reply(c, 404, "{\"code\":404,\"error\":\"nothing found\"}");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	free(*state);
+	*state = NULL;
+}
+
+static int fake_start(void **state)
+{
+	struct sockaddr_in sa = {0};
+
+	(void)state;
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fake = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+				0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	if (!fake)
+		return -1;
+	snprintf(fake_url, sizeof(fake_url), "http://127.0.0.1:%d",
+		 MHD_get_daemon_info(fake, MHD_DAEMON_INFO_BIND_PORT)->port);
+	return 0;
+}
+
+static int fake_stop(void **state)
+{
+	(void)state;
+	MHD_stop_daemon(fake);
+	return 0;
+}
+
+/* ---- runs against the fake ------------------------------------------------------------------------ */
+
+typedef struct env {
+	struct ev_loop *ev;
+	loop_t *loop;
+	profefe_client *c;
+	int done;
+	/* listing */
+	char ids[256];
+	char *error;
+	/* loading */
+	int failures;
+	char *out, *err;
+	size_t out_len, err_len;
+	FILE *out_f, *err_f;
+} env;
+
+static env *env_new(void)
+{
+	env *e = xcalloc(1, sizeof(*e));
+	char err[128];
+
+	e->ev = ev_loop_new(EVFLAG_AUTO);
+	e->loop = loop_new(e->ev);
+	e->c = profefe_client_new(e->loop, fake_url, NULL, err, sizeof(err));
+	e->out_f = open_memstream(&e->out, &e->out_len);
+	e->err_f = open_memstream(&e->err, &e->err_len);
+	queries[0] = uploads[0] = '\0';
+	n_uploads = 0;
+	return e;
+}
+
+static void env_free(env *e)
+{
+	fclose(e->out_f);
+	fclose(e->err_f);
+	free(e->out);
+	free(e->err);
+	free(e->error);
+	profefe_client_free(e->c);
+	loop_free(e->loop);
+	ev_loop_destroy(e->ev);
+	free(e);
+}
+
+static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(ev, EVBREAK_ALL);
+}
+
+static void drive(env *e)
+{
+	ev_timer t;
+
+	ev_timer_init(&t, on_timeout, 10., 0.);
+	ev_timer_start(e->ev, &t);
+	while (!e->done && ev_is_active(&t))
+		ev_run(e->ev, EVRUN_ONCE);
+	ev_timer_stop(e->ev, &t);
+	assert_true(e->done);
+	fflush(e->out_f);
+	fflush(e->err_f);
+}
+
+static void on_profiles(const profefe_profile_meta *items, size_t n, const char *error, void *arg)
+{
+	env *e = arg;
+
+	e->done = 1;
+	e->error = error ? xstrdup(error) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t used = strlen(e->ids);
+		snprintf(e->ids + used, sizeof(e->ids) - used, "%s%s", i ? "," : "", items[i].id);
+	}
+}
+
+static void test_profiles_of_every_type(void **state)
+{
+	env *e = env_new();
+	query_profiles_options o = {.service = "web", .from = 1714557600, .to = 1714561200,
+				    .labels = "pod=a"};
+
+	(void)state;
+	query_profiles(e->loop, e->c, &o, on_profiles, e);
+	drive(e);
+	/* Every type asked, oldest first across types; the failed type named. */
+	assert_string_equal(e->ids, "cpu1,heap1,cpu2");
+	assert_non_null(e->error);
+	assert_non_null(strstr(e->error, "store is down"));
+	assert_non_null(strstr(queries, "cpu|2024-05-01T10:00:00|2024-05-01T11:00:00|pod=a\n"));
+	for (const char *const *t = query_profefe_types(); *t; t++) {
+		char want[64];
+		snprintf(want, sizeof(want), "%s|", *t);
+		assert_non_null(strstr(queries, want));
+	}
+	env_free(e);
+}
+
+static void test_profiles_of_one_type(void **state)
+{
+	env *e = env_new();
+	query_profiles_options o = {.service = "web", .type = "goroutine", .from = 1};
+
+	(void)state;
+	query_profiles(e->loop, e->c, &o, on_profiles, e);
+	drive(e);
+	assert_string_equal(e->ids, ""); /* "nothing found" is no error */
+	assert_null(e->error);
+	assert_int_equal(strchr(queries, '\n') - queries + 1, (long)strlen(queries)); /* one query */
+	env_free(e);
+}
+
+static void on_loaded(int failures, void *arg)
+{
+	env *e = arg;
+
+	e->done = 1;
+	e->failures = failures;
+}
+
+static void test_load_uploads(void **state)
+{
+	env *e = env_new();
+	char *heap = data_path("heap.pb"), *cpu = data_path("cpu.pb.gz"),
+	     *bad = data_path("index.html");
+	const char *files[] = {heap, bad, cpu};
+	query_load_options o = {.service = "svc", .labels = "from=x", .out = e->out_f,
+				.err = e->err_f};
+
+	(void)state;
+	query_load(e->loop, e->c, files, 3, &o, on_loaded, e);
+	drive(e);
+	assert_int_equal(e->failures, 1);
+	assert_int_equal(n_uploads, 2);
+	assert_non_null(strstr(uploads, "svc|heap|from=x|"));
+	assert_non_null(strstr(uploads, "svc|cpu|from=x|"));
+	char *want = xasprintf("%s: heap %s/api/0/profiles/up", heap, fake_url);
+	assert_non_null(strstr(e->out, want));
+	free(want);
+	want = xasprintf("error: %s: not a pprof profile", bad);
+	assert_non_null(strstr(e->err, want));
+	free(want);
+	free(heap);
+	free(cpu);
+	free(bad);
+	env_free(e);
+}
+
+static void test_load_nothing_loadable(void **state)
+{
+	env *e = env_new();
+	const char *files[] = {"/nonexistent"};
+	query_load_options o = {.service = "svc", .out = e->out_f, .err = e->err_f};
+
+	(void)state;
+	query_load(e->loop, e->c, files, 1, &o, on_loaded, e);
+	assert_false(e->done); /* never from inside query_load */
+	drive(e);
+	assert_int_equal(e->failures, 1);
+	assert_int_equal(n_uploads, 0);
+	env_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_profefe_types),
+		cmocka_unit_test(test_load_reads_the_type),
+		cmocka_unit_test(test_load_refuses_what_is_not_pprof),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_profiles_of_every_type),
+		cmocka_unit_test(test_profiles_of_one_type),
+		cmocka_unit_test(test_load_uploads),
+		cmocka_unit_test(test_load_nothing_loadable),
+	};
+	return cmocka_run_group_tests(tests, fake_start, fake_stop);
+}
