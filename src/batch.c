@@ -27,6 +27,18 @@ struct list {
 	size_t n;
 };
 
+/*
+ * A spooled entry profefe answered with an error of its own (500...) rather than
+ * "unavailable". Parked (kept handed out) until the next upload profefe stores, so
+ * the probes and the drain move on to other entries instead of retrying it forever.
+ */
+struct suspect {
+	char *name;           /* the spool entry */
+	unsigned failures;    /* such answers while profefe was storing other profiles */
+	int parked;
+	struct suspect *next;
+};
+
 struct batch {
 	loop_t *loop;
 	struct ev_loop *ev;
@@ -35,6 +47,7 @@ struct batch {
 	batch_options opt;
 	struct list queue;        /* in memory, oldest first */
 	struct list inflight;
+	struct suspect *suspects;
 	size_t replays_inflight;
 	int up;
 	int flushing;
@@ -178,6 +191,101 @@ static void defer(batch_t *b, struct item *it, int front)
 	keep_in_memory(b, it, front);
 }
 
+/* ---- entries profefe keeps failing ---- */
+
+/* After this many error answers while profefe stores other profiles, a spooled entry
+ * is taken for one profefe cannot store (a body it cannot parse: it answers 500) and
+ * moved to rejected/, so it cannot hold up the spool forever. */
+#define POISON_FAILURES 3
+
+static struct suspect **suspect_link(batch_t *b, const char *name)
+{
+	struct suspect **l = &b->suspects;
+	while (*l && strcmp((*l)->name, name) != 0)
+		l = &(*l)->next;
+	return l;
+}
+
+static void suspect_forget(batch_t *b, const char *name)
+{
+	struct suspect **l = suspect_link(b, name);
+	struct suspect *sp = *l;
+	if (!sp)
+		return;
+	*l = sp->next;
+	free(sp->name);
+	free(sp);
+}
+
+static void suspects_clear(batch_t *b)
+{
+	while (b->suspects) {
+		struct suspect *sp = b->suspects;
+		b->suspects = sp->next;
+		if (sp->parked && b->spool)
+			spool_release(b->spool, sp->name);
+		free(sp->name);
+		free(sp);
+	}
+}
+
+/* A success: parked entries may be tried again (they are still the oldest). */
+static void release_parked(batch_t *b)
+{
+	struct suspect **l = &b->suspects;
+	while (*l) {
+		struct suspect *sp = *l;
+		if (sp->parked) {
+			sp->parked = 0;
+			spool_release(b->spool, sp->name);
+		}
+		l = &sp->next;
+	}
+}
+
+/* An answer about this profile rather than about profefe's availability: 502/503/504
+ * (a proxy or profefe saying it is unavailable), 408 and 429 say nothing about it. */
+static int answer_about_profile(const profefe_upload_result *res)
+{
+	return res->status >= 500 && res->status != 502 && res->status != 503 &&
+	       res->status != 504;
+}
+
+/*
+ * A replayed entry got RETRY. Returns 1 when it was judged unstorable and moved to
+ * rejected/; otherwise it is parked (an error answer) or released (unavailable).
+ */
+static int replay_failed(batch_t *b, const struct item *it, const profefe_upload_result *res)
+{
+	if (!answer_about_profile(res)) {
+		spool_release(b->spool, it->spool_name);
+		return 0;
+	}
+	struct suspect **l = suspect_link(b, it->spool_name);
+	if (!*l) {
+		*l = xcalloc(1, sizeof(**l));
+		(*l)->name = xstrdup(it->spool_name);
+	}
+	struct suspect *sp = *l;
+	/* Only while up (the last upload was stored) does an error say something about
+	 * this profile; during an outage every upload fails. */
+	if (b->up)
+		sp->failures++;
+	if (sp->failures < POISON_FAILURES) {
+		sp->parked = 1;
+		return 0;
+	}
+	char status[16], failures[16];
+	snprintf(status, sizeof(status), "%ld", res->status);
+	snprintf(failures, sizeof(failures), "%u", sp->failures);
+	log_event(LOG_WARN, "profefe keeps failing a spooled profile while storing others; "
+		  "moved to rejected/", "service", it->service, "type", it->type, "status", status,
+		  "error", res->message, "failures", failures, "entry", it->spool_name, NULL);
+	suspect_forget(b, it->spool_name);
+	spool_reject(b->spool, it->spool_name);
+	return 1;
+}
+
 /* ---- uploads ---- */
 
 static void start_upload(batch_t *b, struct item *it);
@@ -186,6 +294,21 @@ static void kick_drain(batch_t *b);
 static void check_finished(batch_t *b);
 static void on_grace_timer(struct ev_loop *ev, ev_timer *t, int revents);
 
+/* profefe went down: what waits in memory goes to disk, where a crash cannot lose it
+ * and from where it is replayed in order with everything else. */
+static void spool_queue(batch_t *b)
+{
+	if (!b->spool)
+		return;
+	struct list waiting = b->queue;
+	memset(&b->queue, 0, sizeof(b->queue));
+	while (waiting.head) {
+		struct item *it = waiting.head;
+		list_remove(&waiting, it);
+		defer(b, it, 0); /* what cannot be written goes back to the queue, in order */
+	}
+}
+
 static void go_down(batch_t *b, const struct item *it, const char *why)
 {
 	if (b->up) {
@@ -193,6 +316,7 @@ static void go_down(batch_t *b, const struct item *it, const char *why)
 		b->backoff = b->opt.backoff_initial_s;
 		log_event(LOG_WARN, "profefe unavailable; spooling until it answers", "error", why,
 			  NULL);
+		spool_queue(b);
 	} else if (it->probe) {
 		b->backoff *= 2;
 		if (b->backoff > b->opt.backoff_max_s)
@@ -233,16 +357,22 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 		if (res->outcome == PROFEFE_OK) {
 			metrics_add("kprofefe_upload_bytes_total", (double)it->len, NULL);
 			metrics_set("kprofefe_last_upload_success_timestamp_seconds", ev_time(), NULL);
-			if (it->spool_name)
+			if (it->spool_name) {
+				suspect_forget(b, it->spool_name);
 				spool_remove(b->spool, it->spool_name);
+			}
+			if (b->spool)
+				release_parked(b);
 		} else {
 			char status[16];
 			snprintf(status, sizeof(status), "%ld", res->status);
 			log_event(LOG_WARN, "profefe rejected profile", "service", it->service, "type",
 				  it->type, "status", status, "error", res->message, "spooled",
 				  it->spool_name ? it->spool_name : "no", NULL);
-			if (it->spool_name)
+			if (it->spool_name) {
+				suspect_forget(b, it->spool_name);
 				spool_reject(b->spool, it->spool_name);
+			}
 		}
 		item_free(it);
 		go_up(b);
@@ -250,11 +380,13 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 	} else {
 		log_event(LOG_INFO, "upload to retry", "service", it->service, "type", it->type,
 			  "error", res->message, NULL);
-		go_down(b, it, res->message);
 		if (it->spool_name) {
-			spool_release(b->spool, it->spool_name);
+			/* judged before go_down: whether profefe was up says what the error means */
+			if (!replay_failed(b, it, res))
+				go_down(b, it, res->message);
 			item_free(it);
 		} else {
+			go_down(b, it, res->message);
 			it->attempts++;
 			it->probe = 0;
 			defer(b, it, 1);
@@ -552,5 +684,6 @@ void batch_free(batch_t *b)
 		list_remove(&b->queue, it);
 		item_free(it);
 	}
+	suspects_clear(b);
 	free(b);
 }

@@ -16,15 +16,6 @@
 #include "kprofefe/xalloc.h"
 
 #define MAX_ATTEMPTS 1000 /* file names tried before giving up */
-#define MAX_HEADERS 8
-
-/* What a pod-proxy fetch needs from kube, copied: kube lends it only until its next call. */
-struct transport {
-	http_tls tls;
-	char *strings[7];
-	char *header_strings[MAX_HEADERS];
-	const char *headers[MAX_HEADERS + 1];
-};
 
 /* One profile of one pod. */
 struct item {
@@ -34,7 +25,6 @@ struct item {
 	fetch *fetch;
 	profefe_request *upload;
 	unsigned char *data; /* held while the upload runs */
-	struct transport tr;
 };
 
 /* One GET of a named pod, or the one LIST. */
@@ -252,15 +242,6 @@ char *capture_write_file(const char *dir, enum pprof_type t, const char *pod, ti
 
 /* ---- finishing ------------------------------------------------------------------------------ */
 
-static void transport_clear(struct transport *tr)
-{
-	for (size_t i = 0; i < sizeof(tr->strings) / sizeof(tr->strings[0]); i++)
-		free(tr->strings[i]);
-	for (size_t i = 0; i < MAX_HEADERS; i++)
-		free(tr->header_strings[i]);
-	memset(tr, 0, sizeof(*tr));
-}
-
 static void run_free(capture_run *run)
 {
 	for (size_t i = 0; i < run->n_lookups; i++) {
@@ -273,7 +254,6 @@ static void run_free(capture_run *run)
 		fetch_cancel(it->fetch);
 		profefe_cancel(it->upload);
 		free(it->data);
-		transport_clear(&it->tr);
 	}
 	free(run->items);
 	for (size_t i = 0; i < run->n_targets; i++)
@@ -315,7 +295,6 @@ static void item_finished(struct item *it)
 {
 	capture_run *run = it->run;
 
-	transport_clear(&it->tr);
 	if (is_timed(it->type) && --run->timed_pending == 0)
 		progress_countdown_stop(run->progress);
 	if (--run->items_pending == 0)
@@ -441,28 +420,6 @@ static void on_fetched(fetch_result *res, void *arg)
 
 /* ---- fetching ------------------------------------------------------------------------------- */
 
-static const char *keep(struct transport *tr, size_t i, const char *s)
-{
-	tr->strings[i] = s ? xstrdup(s) : NULL;
-	return tr->strings[i];
-}
-
-static void transport_copy(struct transport *tr, const http_tls *tls, const char *const *headers)
-{
-	tr->tls.ca_file = keep(tr, 0, tls->ca_file);
-	tr->tls.ca_pem = keep(tr, 1, tls->ca_pem);
-	tr->tls.cert_file = keep(tr, 2, tls->cert_file);
-	tr->tls.cert_pem = keep(tr, 3, tls->cert_pem);
-	tr->tls.key_file = keep(tr, 4, tls->key_file);
-	tr->tls.key_pem = keep(tr, 5, tls->key_pem);
-	tr->tls.connect_host = keep(tr, 6, tls->connect_host);
-	tr->tls.insecure = tls->insecure;
-	for (size_t i = 0; headers && headers[i] && i < MAX_HEADERS; i++) {
-		tr->header_strings[i] = xstrdup(headers[i]);
-		tr->headers[i] = tr->header_strings[i];
-	}
-}
-
 static void item_start(struct item *it)
 {
 	capture_run *run = it->run;
@@ -493,9 +450,8 @@ static void item_start(struct item *it)
 		free(why);
 		return;
 	}
-	transport_copy(&it->tr, tls, headers);
-	fo.tls = &it->tr.tls;
-	fo.headers = it->tr.headers;
+	fo.tls = tls; /* kube lends these until its next call; fetch_start is done with them */
+	fo.headers = headers;
 	it->fetch = fetch_start(run->loop, url, it->type, &fo, on_fetched, it);
 	free(url);
 }

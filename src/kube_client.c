@@ -32,10 +32,6 @@ struct kube_call {
 	const char *verb;
 	char *error;   /* set when the call failed before it started */
 	ev_timer fail; /* delivers that failure from the loop */
-	/* Our own copy of the TLS settings: http borrows them for the request's life, and
-	 * an exec plugin refresh may replace the config's. */
-	http_tls tls;
-	char *tls_strings[7];
 	void *extra; /* freed with the call (the one-shot helpers' context) */
 };
 
@@ -191,10 +187,6 @@ static const char *verb_of(const char *method, const char *path)
 
 static void call_free(kube_call *call)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(call->tls_strings) / sizeof(call->tls_strings[0]); i++)
-		free(call->tls_strings[i]);
 	free(call->error);
 	free(call->extra);
 	free(call);
@@ -245,24 +237,6 @@ static void call_fail(struct ev_loop *ev, ev_timer *t, int revents)
 	call_free(call);
 }
 
-static const char *keep(kube_call *call, size_t i, const char *s)
-{
-	call->tls_strings[i] = s ? xstrdup(s) : NULL;
-	return call->tls_strings[i];
-}
-
-static void snapshot_tls(kube_call *call, const http_tls *t)
-{
-	call->tls.ca_file = keep(call, 0, t->ca_file);
-	call->tls.ca_pem = keep(call, 1, t->ca_pem);
-	call->tls.cert_file = keep(call, 2, t->cert_file);
-	call->tls.cert_pem = keep(call, 3, t->cert_pem);
-	call->tls.key_file = keep(call, 4, t->key_file);
-	call->tls.key_pem = keep(call, 5, t->key_pem);
-	call->tls.connect_host = keep(call, 6, t->connect_host);
-	call->tls.insecure = t->insecure;
-}
-
 kube_call *kube_request(kube_client *kc, const char *path, const http_options *base,
 			http_done_fn done, void *arg)
 {
@@ -295,9 +269,8 @@ kube_call *kube_request(kube_client *kc, const char *path, const http_options *b
 		headers[i] = base->headers[i];
 	for (i = 0; kc->headers[i]; i++)
 		headers[n++] = kc->headers[i];
-	snapshot_tls(call, &kc->tls);
 	opt.headers = headers;
-	opt.tls = &call->tls;
+	opt.tls = &kc->tls; /* http reads it here only: a later refresh may replace it */
 	if (opt.on_data) {
 		call->on_data = opt.on_data;
 		opt.on_data = call_data;

@@ -827,6 +827,20 @@ void spool_release(spool_t *s, const char *name)
 	}
 }
 
+/*
+ * An entry done with (uploaded or refused) whose file cannot be deleted or moved (a
+ * read-only spool): the index forgets it, so this process does not send it again and
+ * again; the next process finds the file and sends it once more (at-least-once).
+ */
+static void forget(spool_t *s, size_t i, const char *op, int err)
+{
+	count_error(op, err);
+	log_event(LOG_WARN, "spool: cannot delete a finished entry; forgetting it until restart",
+		  "dir", s->dir, "entry", s->v[i].name, "op", op, "error", strerror(err), NULL);
+	slot_drop(s, i);
+	update_gauges(s);
+}
+
 int spool_remove(spool_t *s, const char *name)
 {
 	long i = slot_find(s, name);
@@ -835,8 +849,7 @@ int spool_remove(spool_t *s, const char *name)
 	/* No directory fsync: a lost unlink only means a duplicate upload (at-least-once). */
 	if (unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT) {
 		int rc = errno;
-		count_error("remove", rc);
-		spool_release(s, name);
+		forget(s, (size_t)i, "remove", rc);
 		return rc;
 	}
 	slot_drop(s, (size_t)i);
@@ -852,8 +865,7 @@ int spool_reject(spool_t *s, const char *name)
 		return ENOENT;
 	int rc = move_to(s, name, REJECTED_DIR);
 	if (rc != 0 && rc != ENOENT) {
-		count_error("reject", rc);
-		spool_release(s, name);
+		forget(s, (size_t)i, "reject", rc);
 		return rc;
 	}
 	slot_drop(s, (size_t)i);

@@ -24,7 +24,7 @@ typedef struct fetch_options {
 	long plain_timeout_ms;    /* total timeout of the other types; 0: 30 s */
 	size_t max_profile_bytes; /* response body cap; 0: FETCH_DEFAULT_MAX_BYTES */
 	size_t max_inflated_bytes; /* cap when inflating to check; 0: pprof's default */
-	/* Transport for the pod-proxy case (both borrowed until done or cancel). By default
+	/* Transport for the pod-proxy case (both read in fetch_start only). By default
 	 * neither is set and no credentials at all go to pods. */
 	const http_tls *tls;
 	const char *const *headers; /* NULL-terminated "Name: value" list */
@@ -71,8 +71,8 @@ typedef struct fetch fetch;
 /*
  * Starts fetching one profile of type t from base_url + "/" + pprof_endpoint(t,
  * cpu_seconds) (base_url like pod_target's base_url or a pod-proxy URL; a trailing '/'
- * is not doubled). base_url and opt are borrowed for the call only (copied), except
- * opt->tls and opt->headers, borrowed until done or cancel. done is called exactly once
+ * is not doubled). base_url and opt, tls and headers included, are borrowed for
+ * the call only. done is called exactly once
  * from the loop, never from inside fetch_start, unless fetch_cancel comes first. The
  * handle frees itself after done returns. Counts kprofefe_fetch_total{type,result}
  * (result "ok" or the reason) and kprofefe_fetch_bytes_total{type} (response body bytes

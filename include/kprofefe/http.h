@@ -6,7 +6,8 @@
 
 #include "kprofefe/loop.h"
 
-/* TLS settings for one peer. Every pointer is borrowed for the request's life. */
+/* TLS settings for one peer. Read only inside http_start (libcurl keeps its own
+ * copies), so they may change or go away as soon as it returns. */
 typedef struct http_tls {
 	const char *ca_file;      /* PEM bundle to trust, or NULL */
 	const char *ca_pem;       /* the same, inline (kubeconfig *-data), or NULL */
@@ -30,7 +31,7 @@ typedef struct http_options {
 	long idle_timeout_s;             /* abort when under 1 byte/s for this long; 0: off */
 	size_t max_body_bytes;           /* 0: unlimited; above it the request fails
 	                                    (streamed bytes count too) */
-	const http_tls *tls;             /* NULL: system CA store */
+	const http_tls *tls;             /* NULL: system CA store; read in http_start only */
 	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
 	/* Streaming: when set, body bytes go here as they arrive instead of being
 	 * kept, error bodies (4xx, 5xx) included, before done tells the status;

@@ -88,9 +88,13 @@ int spool_peek_oldest(spool_t *spool, spool_entry **out, char *err, size_t errle
 /* Makes a handed-out entry available to spool_peek_oldest again (upload to retry). */
 void spool_release(spool_t *spool, const char *name);
 /* Deletes an entry (profefe answered 200); counted as drained. Returns 0, ENOENT when
- * the spool does not hold it any more (evicted meanwhile), or another errno value. */
+ * the spool does not hold it any more (evicted meanwhile), or another errno value when
+ * the file cannot be deleted (a read-only spool): then the index forgets the entry, so
+ * this process does not hand it out again, and the file stays for the next process to
+ * upload once more (at-least-once); logged and counted in kprofefe_spool_errors_total. */
 int spool_remove(spool_t *spool, const char *name);
-/* Moves an entry to rejected/ (profefe refused it); counted. Returns like spool_remove. */
+/* Moves an entry to rejected/ (profefe refused it); counted. Returns like spool_remove
+ * (an entry that cannot be moved is forgotten the same way). */
 int spool_reject(spool_t *spool, const char *name);
 
 /* Evicts the entries collected before now_ns - max_age (logged, counted) and updates
