@@ -194,7 +194,7 @@ static void defer(batch_t *b, struct item *it, int front)
 /* ---- entries profefe keeps failing ---- */
 
 /* After this many error answers while profefe stores other profiles, a spooled entry
- * is taken for one profefe cannot store (a body it cannot parse: it answers 500) and
+ * is taken for one profefe cannot store (such as a body it cannot parse: a 500) and
  * moved to rejected/, so it cannot hold up the spool forever. */
 #define POISON_FAILURES 3
 

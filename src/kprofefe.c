@@ -308,12 +308,16 @@ static int start_services(struct app *app, char *err, size_t errlen)
 		if (!app->spool)
 			return -1;
 	}
+	/* Expiry runs often enough that nothing outlives --spool-max-age by much more
+	 * than a tenth of it, and at most once a second. */
+	double expire = s.spool_max_age > 0 ? s.spool_max_age / 10 : 60;
 	batch_options bo = {
 		.interval_s = s.batch_interval,
 		.batch_size = (size_t)s.batch_size,
 		.upload_concurrency = (int)s.upload_concurrency,
 		.max_queue = (size_t)s.max_queue,
 		.spool_drain_rate = s.spool_drain_rate,
+		.expire_interval_s = expire < 1 ? 1 : expire > 60 ? 60 : expire,
 	};
 	app->batch = batch_new(app->loop, app->profefe, app->spool, &bo);
 	if (*s.metrics_addr) {

@@ -16,9 +16,14 @@
  *   REJECTED  logged with profefe's error and counted, then dropped (a replayed entry
  *             moves to the spool's rejected/)
  *   RETRY     written to the spool; without a spool, or when the write fails, kept in
- *             memory. profefe counts as down: nothing is sent but one probe after a
- *             backoff (doubling up to backoff_max), and fresh profiles go straight to
- *             the spool. The first success brings it back up.
+ *             memory. profefe counts as down: what waits in memory goes to the spool
+ *             too, nothing is sent but one probe after a backoff (doubling up to
+ *             backoff_max), and fresh profiles go straight to the spool. The first
+ *             success brings it back up.
+ * A replayed entry profefe answers with an error of its own (a status >= 500 but 502,
+ * 503, 504, such as a 500 for a body it cannot parse) is set aside until the next
+ * upload profefe stores, so probes and the drain move on to other entries; after 3 such
+ * answers while profefe was storing others it moves to the spool's rejected/ (logged).
  * While up, the spool drains oldest first at spool_drain_rate entries per second,
  * using at most half the upload slots (at least one), so fresh profiles keep flowing.
  * Metrics: kprofefe_uploads_total{type,result}, kprofefe_upload_bytes_total,
