@@ -161,6 +161,53 @@ void profefe_format_time(time_t t, char out[20])
 	strftime(out, 20, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..len) as profefe_labels_encode encoded it; caller frees. */
+static char *label_unescape(const char *s, size_t len)
+{
+	buf_t b = BUF_INIT;
+	for (size_t i = 0; i < len; i++) {
+		int hi = i + 2 < len && s[i] == '%' ? hex_value(s[i + 1]) : -1;
+		int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+		char c = s[i];
+		if (lo >= 0) {
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		buf_append(&b, &c, 1);
+	}
+	return buf_detach(&b);
+}
+
+char *profefe_label_value(const char *labels, const char *key)
+{
+	size_t klen = strlen(key);
+	for (const char *p = labels; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		if (eq) {
+			char *k = label_unescape(p, (size_t)(eq - p));
+			int match = strlen(k) == klen && memcmp(k, key, klen) == 0;
+			free(k);
+			if (match)
+				return label_unescape(eq + 1, len - (size_t)(eq - p) - 1);
+		}
+		p = end ? end + 1 : p + len;
+	}
+	return NULL;
+}
+
 static void append_param(buf_t *b, const char *name, const char *value)
 {
 	char *v = http_escape(value);
@@ -640,6 +687,11 @@ profefe_request *profefe_upload(profefe_client *c, const char *service, const ch
 	buf_printf(&url, "%s/api/0/profiles", c->base);
 	append_param(&url, "service", service);
 	append_param(&url, "type", type);
+	/* profefe's first API and kube-profefe named the instance: the pod. */
+	char *instance = profefe_label_value(labels, "pod");
+	if (instance)
+		append_param(&url, "instance_id", instance);
+	free(instance);
 	if (labels && *labels)
 		append_param(&url, "labels", labels);
 	http_options o = {0};

@@ -41,6 +41,9 @@ const char *profefe_client_base_url(const profefe_client *c);
  */
 char *profefe_labels_encode(const char *const *pairs);
 
+/* The decoded value of key in encoded labels, or NULL when absent. Caller frees. */
+char *profefe_label_value(const char *labels, const char *key);
+
 /* ---- upload ---- */
 
 enum profefe_outcome {
@@ -63,8 +66,10 @@ typedef void (*profefe_upload_fn)(const profefe_upload_result *res, void *arg);
 typedef struct profefe_request profefe_request;
 
 /*
- * POST /api/0/profiles?service=S&type=T&labels=L with data as the body. labels is
- * already encoded (profefe_labels_encode) and may be NULL or "". Strings are copied;
+ * POST /api/0/profiles?service=S&type=T&instance_id=I&labels=L with data as the body.
+ * labels is already encoded (profefe_labels_encode) and may be NULL or "". I is the
+ * value of the label "pod" (the instance_id of profefe's first API, which
+ * kube-profefe sent), left out when there is none. Strings are copied;
  * data is borrowed until done is called or the request is canceled. done is never
  * called from inside this function. The handle is valid until then.
  */

@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/collector_lib.sh"
 
 ns=watch-$RANDOM
+# Audit events from before this test (other tests' collectors) do not count.
+started=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 on=profefe.com/enable=true
 svc() { echo "svc-$ns-$1"; }
 pod_add first --node node-a --namespace "$ns" --annotate $on --annotate profefe.com/service="$(svc first)" >/dev/null
@@ -37,7 +39,8 @@ restarts=$(collector_metrics c | awk '/^kprofefe_watch_restarts_total/ { n += $2
 ((restarts >= 1)) || fail "no watch restart counted after the API server restart"
 
 # The audit log: every pods list and watch of the collector names node-a.
-requests=$(jq -r 'select(.userAgent | startswith("kprofefe/")) | select(.objectRef.resource == "pods")
+requests=$(jq -r --arg since "$started" 'select(.requestReceivedTimestamp >= $since)
+	| select(.userAgent | startswith("kprofefe/")) | select(.objectRef.resource == "pods")
 	| "\(.verb) \(.requestURI)"' "$KPROFEFE_AUDIT_LOG" | sort -u)
 grep -q '^list ' <<<"$requests" || fail "no pod list by the collector in the audit log"
 grep -q '^watch ' <<<"$requests" || fail "no pod watch by the collector in the audit log"

@@ -25,6 +25,7 @@ struct fake_upload {
 	char service[64];
 	char type[32];
 	char labels[256];
+	char instance_id[64];
 	char auth[128];
 	char extra[128];
 	char body[64];   /* the first bytes, NUL-terminated */
@@ -125,6 +126,8 @@ static enum MHD_Result fake_on_request(void *cls, struct MHD_Connection *conn, c
 		  MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "type"));
 	fake_copy(r->labels, sizeof(r->labels),
 		  MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "labels"));
+	fake_copy(r->instance_id, sizeof(r->instance_id),
+		  MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "instance_id"));
 	fake_copy(r->auth, sizeof(r->auth),
 		  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
 	fake_copy(r->extra, sizeof(r->extra),

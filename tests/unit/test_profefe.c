@@ -14,6 +14,27 @@
 
 /* ---- labels and URLs ---- */
 
+static void test_label_value(void **state)
+{
+	(void)state;
+	const char *pairs[] = {"namespace", "a=b", "pod", "web,1 %", "podx", "no", NULL};
+	char *labels = profefe_labels_encode(pairs);
+	char *v = profefe_label_value(labels, "pod");
+	assert_string_equal(v, "web,1 %");
+	free(v);
+	v = profefe_label_value(labels, "namespace");
+	assert_string_equal(v, "a=b");
+	free(v);
+	assert_null(profefe_label_value(labels, "po"));
+	assert_null(profefe_label_value(labels, "node"));
+	assert_null(profefe_label_value("", "pod"));
+	assert_null(profefe_label_value(NULL, "pod"));
+	v = profefe_label_value("broken,pod=%zz%4", "pod"); /* bad escapes stay as they are */
+	assert_string_equal(v, "%zz%4");
+	free(v);
+	free(labels);
+}
+
 static void test_labels_encode(void **state)
 {
 	(void)state;
@@ -333,6 +354,7 @@ static void test_upload_against_fake(void **state)
 	assert_string_equal(r->type, "cpu");
 	/* decoded once by the HTTP layer: what profefe then splits and unescapes */
 	assert_string_equal(r->labels, "pod=web%2C1,namespace=a%3Db");
+	assert_string_equal(r->instance_id, "web,1"); /* the pod label, decoded */
 	assert_string_equal(r->auth, "Bearer s3cret");
 	assert_string_equal(r->extra, "let-me-in");
 	assert_int_equal(r->body_len, sizeof(data) - 1);
@@ -465,6 +487,7 @@ int main(void)
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_labels_encode),
+		cmocka_unit_test(test_label_value),
 		cmocka_unit_test(test_format_time_and_urls),
 		cmocka_unit_test(test_parse_services),
 		cmocka_unit_test(test_parse_profiles),
