@@ -35,7 +35,7 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 
 say "building the collector (Release)"
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-release --target kprofefe >/dev/null
+cmake --build build-release --target kprofefe bench_spool >/dev/null
 bin=$PWD/build-release/kprofefe
 
 say "starting the cluster in $KPROFEFE_CLUSTER_DIR"
@@ -96,6 +96,10 @@ fetched=$(grep -c '' < <(curl -fsS -G "$PROFEFE_URL/api/0/profiles" --data-urlen
 failures=$(sed -n 's/.*msg="round finished".* fetch_failures=\([0-9]*\).*/\1/p' "$work/round.log")
 profiles=$((pods * 6 - failures))
 
+say "spooling cost: 500 durable writes of 16 KiB on this disk"
+read -r spool_put_ms spool_take_ms < <(build-release/bench_spool "$work/bench-spool" 500 16384 |
+	sed -n 's/.* put_ms=\([^ ]*\) .* peek_remove_ms=\([^ ]*\).*/\1 \2/p')
+
 say "upload throughput: a round spooled while profefe is down, then drained"
 scripts/cluster.sh profefe stop >/dev/null
 collect_once "$work/spooling.log" "$work/spool2"
@@ -115,12 +119,13 @@ drain_ms=$(($(date +%s%3N) - start_ms))
 kill "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
 awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" -v base_rss="$base_rss_kb" \
-	-v cpu_used="$cpu_used" -v profiles="$profiles" -v failures="$failures" \
+	-v cpu_used="$cpu_used" -v put_ms="$spool_put_ms" -v take_ms="$spool_take_ms" -v profiles="$profiles" -v failures="$failures" \
 	-v heap="$fetched" -v spooled="$spooled" -v sbytes="$spool_bytes" -v drain_ms="$drain_ms" -v wall_ms="$wall_ms" 'BEGIN {
 	printf "pods                      %d (heap profiles in profefe: %d, fetch failures: %d)\n", pods, heap, failures
 	printf "round wall time           %.2f s = %.3f x the floor of %d s (target <= 1.10)\n", round_ms / 1000, round_ms / 1000 / cpu, cpu
 	printf "whole --once run          %.2f s (list, round, final flush)\n", wall_ms / 1000
 	printf "peak RSS                  %.1f MiB (target < 16) = %.2f x the %.1f MiB of a collector with no pods\n", rss / 1024, rss / base_rss, base_rss / 1024
 	printf "CPU time per profile      %.2f ms (%.2f s user+sys for %d profiles)\n", cpu_used * 1000 / profiles, cpu_used, profiles
+	printf "spooling cost             %.2f ms per durable write (16 KiB), %.2f ms to read, check and delete\n", put_ms, take_ms
 	printf "upload throughput         %.0f profiles/s, %.1f MiB/s (%d spooled profiles, %.1f MiB, drained in %.2f s)\n", spooled / (drain_ms / 1000), sbytes / 1048576 / (drain_ms / 1000), spooled, sbytes / 1048576, drain_ms / 1000
 }'

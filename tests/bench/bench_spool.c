@@ -1,6 +1,7 @@
 /* bench_spool: cost of spool put (durable), peek+remove and open (index scan) per profile.
  * Usage: bench_spool DIR [COUNT [BYTES]]  (DIR is created; use an empty one on the disk
- * you care about: the fsyncs dominate). Not built by CMake. */
+ * you care about: the fsyncs dominate). Built on demand: cmake --build build --target
+ * bench_spool; scripts/bench.sh runs it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
