@@ -56,15 +56,17 @@ build/kprofefe --node-name node-a --kubeconfig "$KUBECONFIG" --profefe-hostport 
 collector_pid=$!
 echo "kprofefe pid $collector_pid, log $KPROFEFE_CLUSTER_DIR/logs/kprofefe-demo.log"
 
-# Waits until profefe holds a cpu profile of each node-a service.
+# count SERVICE TYPE: how many such profiles profefe holds (its 404 "nothing
+# found" for none is an empty body).
 count() {
-	curl -fsS -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" --data-urlencode type=cpu \
+	curl -sS -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" --data-urlencode "type=$2" \
 		--data-urlencode from=2000-01-01T00:00:00 --data-urlencode to=2100-01-01T00:00:00 |
 		jq '.body // [] | length'
 }
+# Waits until profefe holds a cpu profile of each node-a service.
 deadline=$((SECONDS + 60))
 for service in checkout payments batch-runner; do
-	until (($(count "$service") > 0)); do
+	until (($(count "$service" cpu) > 0)); do
 		kill -0 "$collector_pid" || { cat "$KPROFEFE_CLUSTER_DIR/logs/kprofefe-demo.log"; exit 1; }
 		((SECONDS < deadline)) || { echo "demo: no profiles of $service after 60s" >&2; exit 1; }
 		sleep 0.5
@@ -77,9 +79,7 @@ curl -fsS "$PROFEFE_URL/api/0/services" | jq -c .body
 for service in checkout payments batch-runner search; do
 	printf '%-13s' "$service:"
 	for type in cpu heap goroutine mutex block threadcreate; do
-		printf ' %s=%s' "$type" "$(curl -fsS -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$service" \
-			--data-urlencode "type=$type" --data-urlencode from=2000-01-01T00:00:00 \
-			--data-urlencode to=2100-01-01T00:00:00 | jq '.body // [] | length')"
+		printf ' %s=%s' "$type" "$(count "$service" "$type")"
 	done
 	echo
 done
