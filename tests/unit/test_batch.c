@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_loop.h"
+
 #include "fake_profefe.h"
 #include "kprofefe/batch.h"
 #include "kprofefe/log.h"
@@ -87,17 +89,25 @@ static void submit(struct env *e, const char *body, int64_t time_ns)
 
 static void spin(struct env *e, double seconds)
 {
-	double deadline = ev_time() + seconds;
-	while (ev_time() < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
+	test_run_until(e->ev, NULL, NULL, seconds);
+}
+
+/* What wait_count and wait_spool wait for. */
+struct goal {
+	struct env *e;
+	size_t n;
+};
+
+static int uploads_reached(void *arg)
+{
+	const struct goal *g = arg;
+	return fake_count() >= (int)g->n;
 }
 
 static int wait_count(struct env *e, int n, double timeout)
 {
-	double deadline = ev_time() + timeout;
-	while (fake_count() < n && ev_time() < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
-	return fake_count() >= n;
+	struct goal g = {e, (size_t)n};
+	return test_run_until(e->ev, uploads_reached, &g, timeout);
 }
 
 static size_t spool_entries(const struct env *e)
@@ -107,12 +117,16 @@ static size_t spool_entries(const struct env *e)
 	return st.entries;
 }
 
+static int spool_reached(void *arg)
+{
+	const struct goal *g = arg;
+	return spool_entries(g->e) == g->n;
+}
+
 static int wait_spool(struct env *e, size_t n, double timeout)
 {
-	double deadline = ev_time() + timeout;
-	while (spool_entries(e) != n && ev_time() < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
-	return spool_entries(e) == n;
+	struct goal g = {e, n};
+	return test_run_until(e->ev, spool_reached, &g, timeout);
 }
 
 #define NOW_NS ((int64_t)(ev_time() * 1e9))

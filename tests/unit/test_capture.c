@@ -16,6 +16,8 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+
+#include "test_data.h"
 #include <dirent.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -27,30 +29,11 @@
 
 /* ---- test data ------------------------------------------------------------------------------ */
 
-typedef struct file {
-	unsigned char *data;
-	size_t len;
-} file;
+typedef test_file file;
 
 static file load(const char *name)
 {
-	const char *dir = getenv("KPROFEFE_TEST_DATA");
-	char path[1024];
-	file f = {NULL, 0};
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/pprof/%s", dir ? dir : "tests/data", name);
-	fp = fopen(path, "rb");
-	if (fp == NULL)
-		fail_msg("cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	f.data = malloc((size_t)n + 1);
-	f.len = fread(f.data, 1, (size_t)n, fp);
-	fclose(fp);
-	return f;
+	return test_data_load(name);
 }
 
 /* A Pod object as the API server sends it. annotations/labels are JSON objects. */

@@ -12,6 +12,10 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+
+#include "test_loop.h"
+
+#include "test_data.h"
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,10 +26,7 @@
 
 /* ---- the fake pod server ---------------------------------------------------------- */
 
-typedef struct file {
-	unsigned char *data;
-	size_t len;
-} file;
+typedef test_file file;
 
 static file heap_gz, heap_raw, cpu_gz, trace_raw, index_html;
 
@@ -38,23 +39,7 @@ static char cpu_query[32];         /* the seconds= of the last /ok/profile */
 
 static file load(const char *name)
 {
-	const char *dir = getenv("KPROFEFE_TEST_DATA");
-	char path[1024];
-	file f = {NULL, 0};
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/pprof/%s", dir ? dir : "tests/data", name);
-	fp = fopen(path, "rb");
-	if (fp == NULL)
-		fail_msg("cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	f.data = malloc((size_t)n + 1);
-	f.len = fread(f.data, 1, (size_t)n, fp);
-	fclose(fp);
-	return f;
+	return test_data_load(name);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const void *body,
@@ -265,26 +250,10 @@ static void on_done(fetch_result *res, void *arg)
 	assert_null(res->data);
 }
 
-static void deadline_cb(struct ev_loop *ev, ev_timer *w, int revents)
-{
-	(void)ev;
-	(void)revents;
-	*(int *)w->data = 1;
-}
-
 /* Runs the loop until *flag is set or seconds pass; returns whether the flag was set. */
 static int run_until(env *e, const int *flag, double seconds)
 {
-	ev_timer t;
-	int expired = 0;
-
-	ev_timer_init(&t, deadline_cb, seconds, 0.);
-	t.data = &expired;
-	ev_timer_start(e->ev, &t);
-	while (!*flag && !expired)
-		ev_run(e->ev, EVRUN_ONCE);
-	ev_timer_stop(e->ev, &t);
-	return *flag != 0;
+	return test_run_until_flag(e->ev, flag, seconds);
 }
 
 static char *base(const char *route)

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_loop.h"
 #include <zlib.h>
 
 #include "kprofefe/buf.h"
@@ -310,11 +312,7 @@ static int teardown(void **state)
 /* Runs the loop until *flag is non-zero or seconds pass; returns *flag. */
 static int run_until(struct env *e, const int *flag, double seconds)
 {
-	ev_now_update(e->ev);
-	ev_tstamp deadline = ev_now(e->ev) + seconds;
-	while (!*flag && ev_now(e->ev) < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
-	return *flag;
+	return test_run_until_flag(e->ev, flag, seconds);
 }
 
 /* Runs the loop until the fake's counter reaches n or seconds pass. */

@@ -9,31 +9,16 @@
 
 #include <cmocka.h>
 
+#include "test_data.h"
+
 #include "kprofefe/pprof.h"
 
 /* Reads tests/data/pprof/<name>; the caller frees. */
 static unsigned char *load(const char *name, size_t *len)
 {
-	const char *dir = getenv("KPROFEFE_TEST_DATA");
-	char path[1024];
-	FILE *f;
-	unsigned char *data;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/pprof/%s", dir ? dir : "tests/data", name);
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	data = malloc((size_t)n + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return data;
+	test_file f = test_data_load(name);
+	*len = f.len;
+	return f.data;
 }
 
 /* A small deterministic generator so failures reproduce. */

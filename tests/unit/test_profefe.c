@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_loop.h"
+
 #include "fake_profefe.h"
 #include "kprofefe/log.h"
 #include "kprofefe/loop.h"
@@ -275,18 +277,13 @@ static void on_tick(struct ev_loop *ev, ev_timer *t, int revents)
 /* Runs the loop until *flag is set or 5 s passed. */
 static int run_until(struct env *e, const int *flag)
 {
-	double deadline = ev_time() + 5;
-	while (!*flag && ev_time() < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
-	return *flag;
+	return test_run_until_flag(e->ev, flag, 5);
 }
 
 /* Runs the loop for a while (for "nothing happens" checks). */
 static void spin(struct env *e, double seconds)
 {
-	double deadline = ev_time() + seconds;
-	while (ev_time() < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
+	test_run_until(e->ev, NULL, NULL, seconds);
 }
 
 static int env_setup(void **state)
