@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test cluster needs: Debian tools, and the binaries of etcd,
-# kube-apiserver, profefe(-compat), the pprof target (and kubectl if missing),
-# built from the pinned Go modules under tests/ and cached by content hash.
+# kube-apiserver, profefe(-compat), the pprof target, the authenticating proxy
+# in front of profefe (and kubectl if missing), built from the pinned Go
+# modules under tests/ and cached by content hash.
 # Sourced by scripts/cluster.sh for the cache paths; run directly to install.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ KPF_COMPONENTS=(
 	"etcd|tests/cluster|./etcd|$KPF_ETCD_VERSION|"
 	"profefe|tests/profefe|.|compat-0.1|"
 	"pprof-target|tests/targets/pprof-target|.|0.1|"
+	"authproxy|tests/targets/authproxy|.|0.1|"
 	"kubectl|tests/cluster|k8s.io/kubernetes/cmd/kubectl|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
 )
 
@@ -106,7 +108,7 @@ kpf_apt_deps() {
 kpf_deps_main() {
 	kpf_apt_deps
 	local c
-	for c in pprof-target profefe etcd kube-apiserver; do
+	for c in pprof-target authproxy profefe etcd kube-apiserver; do
 		kpf_build "$c"
 	done
 	if kpf_need_kubectl; then

@@ -210,6 +210,8 @@ http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
 	if (opt->accept_encoding)
 		curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "gzip");
+	if (opt->http1)
+		curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	set_limits(easy, opt);
 	set_method_and_body(easy, opt);
 	if (opt->tls)

@@ -557,7 +557,10 @@ void profefe_classify_upload(const http_response *resp, profefe_upload_result *o
 	*scratch = NULL;
 	out->status = resp->status;
 	out->seconds = resp->seconds;
-	if (!resp->ok) {
+	/* A refusal that arrived before the transfer broke is still a refusal. */
+	int refused = resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
+		      resp->status != 429;
+	if (!resp->ok && !refused) {
 		out->outcome = PROFEFE_RETRY;
 		*scratch = xstrdup(resp->error ? resp->error : "transfer failed");
 		out->message = *scratch;
@@ -667,6 +670,10 @@ static profefe_request *start(profefe_client *c, enum kind kind, const char *end
 	r->arg = arg;
 	o->headers = c->headers;
 	o->tls = c->use_tls ? &c->tls : NULL;
+	/* An authenticating proxy in front of profefe may answer 401 before it read the
+	 * upload; over HTTP/2 curl 7.88 then reports a stream error instead of the 401,
+	 * which would look like an outage. HTTP/1.1 delivers the answer. */
+	o->http1 = 1;
 	if (o->connect_timeout_ms == 0)
 		o->connect_timeout_ms = c->opt.connect_timeout_ms;
 	if (o->timeout_ms == 0)

@@ -33,6 +33,7 @@ typedef struct http_options {
 	                                    (streamed bytes count too) */
 	const http_tls *tls;             /* NULL: system CA store; read in http_start only */
 	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
+	int http1;                       /* never HTTP/2 (see profefe.c for why) */
 	/* Streaming: when set, body bytes go here as they arrive instead of being
 	 * kept, error bodies (4xx, 5xx) included, before done tells the status;
 	 * return 0 to go on, non-zero to abort the transfer. */

@@ -257,6 +257,16 @@ static void test_classify_upload(void **state)
 	assert_int_equal(res.outcome, PROFEFE_RETRY);
 	assert_non_null(strstr(res.message, "Connection refused"));
 	free(s);
+
+	/* A 401 that arrived before the transfer broke (a proxy refusing early over
+	 * HTTP/2): a refusal, not an outage. A 503 in the same state stays a retry. */
+	classify(401, "{\"code\":401,\"error\":\"invalid bearer token\"}", 0, &res, &s);
+	assert_int_equal(res.outcome, PROFEFE_REJECTED);
+	assert_string_equal(res.message, "HTTP 401: invalid bearer token");
+	free(s);
+	classify(503, "", 0, &res, &s);
+	assert_int_equal(res.outcome, PROFEFE_RETRY);
+	free(s);
 }
 
 /* ---- against the fake server ---- */
