@@ -61,6 +61,7 @@ struct collector {
 	int round_pending;     /* --once: jobs not finished */
 	int round_failures;
 	int round_reported;
+	ev_timer round_timer;  /* --once: reports the round from the loop */
 };
 
 void collector_register_metrics(void)
@@ -138,6 +139,16 @@ static void round_job_finished(collector_t *c, int failed)
 	if (--c->round_pending > 0)
 		return;
 	c->round_reported = 1;
+	/* Reported from the loop, not from here: the owner may stop (free) the
+	 * collector in the callback while a fetch callback is still using it. */
+	ev_timer_start(loop_ev(c->loop), &c->round_timer);
+}
+
+static void report_round(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	collector_t *c = w->data;
 	if (c->round_done)
 		c->round_done(c->round_targets, c->round_failures, c->round_arg);
 }
@@ -407,6 +418,8 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 	c->opt = opt;
 	c->round_done = round_done;
 	c->round_arg = arg;
+	ev_timer_init(&c->round_timer, report_round, 0., 0.);
+	c->round_timer.data = c;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	set_targets_gauge(c);
 	char *selector = xasprintf("spec.nodeName=%s", opt->node_name);
@@ -432,6 +445,7 @@ void collector_stop(collector_t *c)
 		return;
 	kube_pod_watch_stop(c->watch);
 	c->round_reported = 1; /* nobody waits for a round any more */
+	ev_timer_stop(loop_ev(c->loop), &c->round_timer);
 	while (c->targets) {
 		target *t = c->targets;
 		c->targets = t->next;
