@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: dependencies, build, unit tests, end-to-end tests, then the
-# unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# unit and end-to-end tests again with AddressSanitizer and
+# UndefinedBehaviorSanitizer builds of the library and the programs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
@@ -24,8 +25,15 @@ ctest --test-dir build -L unit --output-on-failure -j "$jobs"
 step "end-to-end tests (real kube-apiserver, etcd, profefe, kubectl, Go pprof targets)"
 ctest --test-dir build -L e2e --output-on-failure
 
-step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKPROFEFE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+# Any leak, overflow, use after free or undefined behaviour aborts the program,
+# which fails its test.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+
+step "end-to-end tests with the sanitizer builds of kprofefe and kubectl-profefe"
+ctest --test-dir build-asan -L e2e --output-on-failure
+
+step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
