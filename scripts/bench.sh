@@ -103,15 +103,15 @@ read -r spool_put_ms spool_take_ms < <(build-release/bench_spool "$work/bench-sp
 say "upload throughput: a round spooled while profefe is down, then drained"
 scripts/cluster.sh profefe stop >/dev/null
 collect_once "$work/spooling.log" "$work/spool2"
-spooled=$(find "$work/spool2" -maxdepth 1 -name '*.prof' | wc -l)
-spool_bytes=$(find "$work/spool2" -maxdepth 1 -name '*.prof' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+spooled=$(find "$work/spool2" -maxdepth 1 -name '[!.]*.prof' | wc -l)
+spool_bytes=$(find "$work/spool2" -maxdepth 1 -name '[!.]*.prof' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 scripts/cluster.sh profefe start >/dev/null
 start_ms=$(date +%s%3N)
 "$bin" --node-name bench-drain --profefe-hostport "$PROFEFE_URL" \
 	--metrics-addr "" --spool-dir "$work/spool2" --spool-drain-rate 100000 \
 	--upload-concurrency 4 >"$work/drain.log" 2>&1 &
 collector_pid=$!
-while (($(find "$work/spool2" -maxdepth 1 -name '*.prof' | wc -l) > 0)); do
+while (($(find "$work/spool2" -maxdepth 1 -name '[!.]*.prof' | wc -l) > 0)); do
 	kill -0 "$collector_pid" 2>/dev/null || { say "drain collector died"; tail "$work/drain.log" >&2; exit 1; }
 	sleep 0.05
 done

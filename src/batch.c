@@ -358,6 +358,8 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 			metrics_add("kprofefe_upload_bytes_total", (double)it->len, NULL);
 			metrics_set("kprofefe_last_upload_success_timestamp_seconds", ev_time(), NULL);
 			if (it->spool_name) {
+				log_event(LOG_DEBUG, "spooled profile stored", "entry", it->spool_name,
+					  "id", res->id, NULL);
 				suspect_forget(b, it->spool_name);
 				spool_remove(b->spool, it->spool_name);
 			}

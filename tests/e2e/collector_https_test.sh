@@ -72,7 +72,7 @@ once() {
 
 # spooled NAME: how many entries NAME's spool holds.
 spooled() {
-	find "$E2E_TMP/$1.spool" -maxdepth 1 -name '*.prof' | wc -l
+	find "$E2E_TMP/$1.spool" -maxdepth 1 -name '[!.]*.prof' | wc -l
 }
 
 spool_drained() {

@@ -103,6 +103,11 @@ e2e_cleanup() {
 	while read -r p; do
 		"$CLUSTER" pod del "${p#*/}" --namespace "${p%%/*}" >/dev/null 2>&1 || true
 	done <"$E2E_TMP/.pods"
+	# KPROFEFE_E2E_KEEP=DIR keeps a failed test's files (logs, spools) there.
+	if ((rc != 0)) && [[ -n ${KPROFEFE_E2E_KEEP:-} ]]; then
+		mkdir -p "$KPROFEFE_E2E_KEEP"
+		cp -a "$E2E_TMP" "$KPROFEFE_E2E_KEEP/$(basename "$0" .sh)-$$" 2>/dev/null || true
+	fi
 	rm -rf "$E2E_TMP"
 	return "$rc"
 }

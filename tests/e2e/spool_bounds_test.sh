@@ -49,7 +49,7 @@ spool_collector size "$SPOOL_NODE" "$E2E_TMP/size.spool" --profiles heap,gorouti
 wait_for 30 metric_at_least size 'kprofefe_spool_evicted_total{reason="size"}' 6
 quiet size big
 check_evictions size size
-bytes=$(find "$E2E_TMP/size.spool" -maxdepth 1 -name '*.prof' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+bytes=$(find "$E2E_TMP/size.spool" -maxdepth 1 -name '[!.]*.prof' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 ((bytes <= max_bytes)) || fail "spool holds $bytes bytes, bound $max_bytes"
 assert_eq "$bytes" "$(metric_value size kprofefe_spool_bytes)" "kprofefe_spool_bytes"
 on_disk=$(spool_count "$E2E_TMP/size.spool")

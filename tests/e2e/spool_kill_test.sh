@@ -112,7 +112,9 @@ for e in "${entries[@]}"; do
 	spool_entry_ok "$spool/$e" || fail "a torn or corrupt file counts as an entry: $e"
 	svc=$(spool_entry_field "$spool/$e" service)
 	[[ $svc == "${services[0]}" || $svc == "${services[1]}" ]] || fail "entry $e has service '$svc'"
-	spool_payload "$spool/$e" | sha256sum | awk '{ print $1 }' >>"$E2E_TMP/want"
+	h=$(spool_payload "$spool/$e" | sha256sum | awk '{ print $1 }')
+	echo "$h" >>"$E2E_TMP/want"
+	echo "$h $e $svc $(spool_entry_field "$spool/$e" type)" >>"$E2E_TMP/want.names"
 done
 LC_ALL=C sort -u -o "$E2E_TMP/want" "$E2E_TMP/want"
 assert_eq "${#entries[@]}" "$(wc -l <"$E2E_TMP/want")" "distinct payloads among the spooled entries"
@@ -122,7 +124,8 @@ assert_eq "${#entries[@]}" "$(wc -l <"$E2E_TMP/want")" "distinct payloads among 
 # 3. Drain under kills, profefe up.
 "$CLUSTER" profefe start >/dev/null
 for ((i = 0; i < KILLS_DRAIN; i++)); do
-	kill_run drainer "$SPOOL_IDLE_NODE" 100 600 --spool-drain-rate 100 --upload-concurrency 4
+	kill_run drainer "$SPOOL_IDLE_NODE" 100 600 --spool-drain-rate 100 --upload-concurrency 4 \
+		--log-level debug
 done
 spool_collector last "$SPOOL_IDLE_NODE" "$spool" --spool-drain-rate 100 --upload-concurrency 4
 wait_for 60 spool_empty "$spool"

@@ -83,7 +83,9 @@ metric_is() {
 
 # spool_entries DIR: the entry files' names, oldest first (names sort by time).
 spool_entries() {
-	find "$1" -maxdepth 1 -type f -name '*.prof' -printf '%f\n' | LC_ALL=C sort
+	# Not .tmp-*.prof: a put killed before its rename never counted as spooled,
+	# even when its bytes were all written.
+	find "$1" -maxdepth 1 -type f -name '[!.]*.prof' -printf '%f\n' | LC_ALL=C sort
 }
 
 # spool_count DIR: how many entry files DIR holds.
