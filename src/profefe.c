@@ -714,40 +714,40 @@ profefe_request *profefe_upload(profefe_client *c, const char *service, const ch
 	return r;
 }
 
-profefe_request *profefe_services(profefe_client *c, profefe_services_fn done, void *arg)
+/* A GET of one of profefe's JSON endpoints; url is taken. */
+static profefe_request *start_query(profefe_client *c, enum kind kind, const char *endpoint,
+				    char *url, void *arg)
 {
-	char *url = xasprintf("%s/api/0/services", c->base);
 	http_options o = {0};
 	o.max_body_bytes = c->opt.max_reply_bytes;
 	o.accept_encoding = 1;
-	profefe_request *r = start(c, KIND_SERVICES, "GET /api/0/services", url, &o, arg);
-	r->done.services = done;
+	profefe_request *r = start(c, kind, endpoint, url, &o, arg);
 	free(url);
+	return r;
+}
+
+profefe_request *profefe_services(profefe_client *c, profefe_services_fn done, void *arg)
+{
+	profefe_request *r = start_query(c, KIND_SERVICES, "GET /api/0/services",
+					 xasprintf("%s/api/0/services", c->base), arg);
+	r->done.services = done;
 	return r;
 }
 
 profefe_request *profefe_profiles(profefe_client *c, const profefe_query *q,
 				  profefe_profiles_fn done, void *arg)
 {
-	char *url = query_url(c, "/api/0/profiles", q);
-	http_options o = {0};
-	o.max_body_bytes = c->opt.max_reply_bytes;
-	o.accept_encoding = 1;
-	profefe_request *r = start(c, KIND_PROFILES, "GET /api/0/profiles", url, &o, arg);
+	profefe_request *r = start_query(c, KIND_PROFILES, "GET /api/0/profiles",
+					 query_url(c, "/api/0/profiles", q), arg);
 	r->done.profiles = done;
-	free(url);
 	return r;
 }
 
 profefe_request *profefe_version(profefe_client *c, profefe_version_fn done, void *arg)
 {
-	char *url = xasprintf("%s/api/0/version", c->base);
-	http_options o = {0};
-	o.max_body_bytes = c->opt.max_reply_bytes;
-	o.accept_encoding = 1;
-	profefe_request *r = start(c, KIND_VERSION, "GET /api/0/version", url, &o, arg);
+	profefe_request *r = start_query(c, KIND_VERSION, "GET /api/0/version",
+					 xasprintf("%s/api/0/version", c->base), arg);
 	r->done.version = done;
-	free(url);
 	return r;
 }
 
