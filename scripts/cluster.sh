@@ -512,16 +512,26 @@ pod_status_json() { # PHASE IP HOSTIP TIME
 		+ (if $ip != "" then {podIP:$ip,podIPs:[{ip:$ip}]} else {} end))}'
 }
 
-pod_del() {
-	local name=${1:-} ns=default
-	[[ -n $name ]] || die "usage: pod del NAME [--namespace NS]"
+# pod_ref VERB ARGS...: sets name and ns from "NAME [--namespace NS]" (the
+# caller declares both local).
+pod_ref() {
+	local verb=$1
+	shift
+	name=${1:-}
+	ns=default
+	[[ -n $name ]] || die "usage: pod $verb NAME [--namespace NS]"
 	shift
 	while (($#)); do
 		case $1 in
 		--namespace | -n) ns=$2; shift 2 ;;
-		*) die "pod del: unknown argument $1" ;;
+		*) die "pod $verb: unknown argument $1" ;;
 		esac
 	done
+}
+
+pod_del() {
+	local name ns
+	pod_ref del "$@"
 	require_up
 	local f
 	f=$(pod_file "$ns" "$name")
@@ -545,15 +555,8 @@ release_pod() {
 }
 
 pod_ip() {
-	local name=${1:-} ns=default
-	[[ -n $name ]] || die "usage: pod ip NAME [--namespace NS]"
-	shift
-	while (($#)); do
-		case $1 in
-		--namespace | -n) ns=$2; shift 2 ;;
-		*) die "pod ip: unknown argument $1" ;;
-		esac
-	done
+	local name ns
+	pod_ref ip "$@"
 	local f IP=""
 	f=$(pod_file "$ns" "$name")
 	[[ -e $f ]] || die "no pod $ns/$name"

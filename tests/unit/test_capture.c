@@ -17,6 +17,8 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
+#include "test_loop.h"
+
 #include "test_data.h"
 #include <dirent.h>
 #include <microhttpd.h>
@@ -379,27 +381,15 @@ static void on_done(const capture_summary *s, void *arg)
 	e->sum = *s;
 }
 
-static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(ev, EVBREAK_ALL);
-}
 
 /* Runs a capture to its end (10 s at most); its output is in e->out/err. */
 static void run(env *e, const capture_options *o)
 {
 	char err[512];
-	ev_timer t;
 	capture_run *r = capture_start(e->kc, o, on_done, e, err, sizeof(err));
 
 	assert_non_null(r);
-	ev_timer_init(&t, on_timeout, 10., 0.);
-	ev_timer_start(e->ev, &t);
-	while (!e->done && ev_is_active(&t))
-		ev_run(e->ev, EVRUN_ONCE);
-	ev_timer_stop(e->ev, &t);
-	assert_true(e->done);
+	assert_true(test_run_until_flag(e->ev, &e->done, 10));
 	fflush(e->out_f);
 	fflush(e->err_f);
 	fflush(e->tty_f);

@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+
+#include "test_loop.h"
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -415,23 +417,10 @@ static void env_free(env *e)
 	free(e);
 }
 
-static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(ev, EVBREAK_ALL);
-}
 
 static void drive(env *e)
 {
-	ev_timer t;
-
-	ev_timer_init(&t, on_timeout, 10., 0.);
-	ev_timer_start(e->ev, &t);
-	while (!e->done && ev_is_active(&t))
-		ev_run(e->ev, EVRUN_ONCE);
-	ev_timer_stop(e->ev, &t);
-	assert_true(e->done);
+	assert_true(test_run_until_flag(e->ev, &e->done, 10));
 	fflush(e->out_f);
 	fflush(e->err_f);
 }
