@@ -238,8 +238,10 @@ static void test_drain_rate(void **state)
 		char err[256];
 		assert_int_equal(spool_put(e->spool, &se, err, sizeof(err)), 0);
 	}
+	/* One upload at a time, so the order they reach the fake is the order they left
+	 * in (with more, a slow one can be overtaken). */
 	batch_options o = {.interval_s = 60, .batch_size = 1, .spool_drain_rate = 20,
-			   .upload_concurrency = 4};
+			   .upload_concurrency = 1};
 	double t0 = ev_time();
 	e->batch = batch_new(e->loop, e->client, e->spool, &o);
 	assert_true(wait_count(e, 10, 5));
