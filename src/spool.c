@@ -146,6 +146,8 @@ static const char *errno_name(int err)
 	case ENOMEM: return "ENOMEM";
 	case EBADMSG: return "EBADMSG";
 	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case EISDIR: return "EISDIR";
+	case ELOOP: return "ELOOP";
 	default: return "other";
 	}
 }
@@ -663,6 +665,12 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 		snprintf(err, errlen, "spool put: service, type or labels too long");
 		return EINVAL;
 	}
+	if (e->time_ns < 0) {
+		count_error("put", EINVAL);
+		snprintf(err, errlen, "spool put: collection time %" PRId64 " is before 1970",
+			 e->time_ns);
+		return EINVAL;
+	}
 	uint64_t size = HEADER_LEN + sl + tl + ll + (uint64_t)e->len;
 	if (size > s->opt.max_bytes) {
 		count_error("put", EFBIG);
@@ -682,8 +690,7 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 	unsigned char hdr[HEADER_LEN];
 	encode_header(hdr, e, &m);
 
-	int64_t name_time = e->time_ns > 0 ? e->time_ns : 0;
-	char *name = new_entry_name(s, name_time);
+	char *name = new_entry_name(s, e->time_ns);
 	char *tmp = xasprintf(TMP_PREFIX "%s", name);
 	const char *step = NULL;
 	int rc = write_durably(s, tmp, name, hdr, e, &m, &step);
@@ -695,7 +702,7 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 		return rc;
 	}
 	free(tmp);
-	slot_insert(s, (struct slot){name, size, name_time, 0, 0});
+	slot_insert(s, (struct slot){name, size, e->time_ns, 0, 0});
 	metrics_add("kprofefe_spool_written_total", 1, NULL);
 	enforce_bounds(s, now);
 	update_gauges(s);
@@ -757,6 +764,10 @@ spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, 
 	crc = crc_update(crc, p + HEADER_LEN, len - HEADER_LEN);
 	if (crc != h.crc) {
 		*why = "checksum mismatch";
+		return NULL;
+	}
+	if (h.time_ns < 0) {
+		*why = "bad time"; /* spool_put writes none */
 		return NULL;
 	}
 	const char *q = (const char *)p + HEADER_LEN;

@@ -39,7 +39,7 @@ typedef struct spool_entry {
 	char *service;
 	char *type;           /* profefe type: "cpu", "heap", ... */
 	char *labels;         /* already encoded for profefe (profefe_labels_encode), may be "" */
-	int64_t time_ns;      /* collection time, unix nanoseconds */
+	int64_t time_ns;      /* collection time, unix nanoseconds; never negative */
 	uint32_t attempts;    /* upload attempts so far */
 	unsigned char *data;  /* the profile bytes (gzip pprof) */
 	size_t len;
@@ -71,7 +71,7 @@ void spool_close(spool_t *spool);
  * beyond the bounds (each logged and counted). An entry already older than max age
  * is not written: it is logged and counted as evicted (reason age) and 0 returned.
  * Returns 0, or an errno value (ENOSPC, EROFS, EACCES, EIO, EFBIG when the entry
- * alone exceeds max bytes...) with a message in err, counted in
+ * alone exceeds max bytes, EINVAL for a time before 1970...) with a message in err, counted in
  * kprofefe_spool_errors_total{op="put"}; the spool is then unchanged and the
  * caller still owns its copy.
  */
@@ -118,7 +118,7 @@ void spool_entry_free(spool_entry *e);
  * Decodes the bytes of an entry file (borrowed) named name (copied into the entry):
  * magic, version, lengths against len and checksum are checked before anything is
  * used. Returns the entry (free with spool_entry_free), or NULL with *why set to a
- * short static reason ("truncated", "bad magic", "checksum mismatch"...). What
+ * short static reason ("truncated", "bad magic", "checksum mismatch", "bad time"...). What
  * spool_peek_oldest does with every file it reads; exposed for tests and the fuzzer.
  */
 spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, const char **why);
