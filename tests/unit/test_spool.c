@@ -438,9 +438,10 @@ static void test_read_only_dir_reported(void **state)
 	spool_t *s = open_spool(f, 0, 0);
 	put(s, T0, "svc", 'x', 10);
 	spool_close(s);
-	if (mount(f->spool, f->spool, NULL, MS_BIND, NULL) != 0)
+	/* the kernel ignores the type of a bind mount; "none", not NULL, for valgrind */
+	if (mount(f->spool, f->spool, "none", MS_BIND, NULL) != 0)
 		skip();
-	if (mount(NULL, f->spool, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+	if (mount("none", f->spool, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
 		umount(f->spool);
 		skip();
 	}
