@@ -423,13 +423,14 @@ static int index_entry(spool_t *s, const char *name, uint64_t size, int64_t time
 		return -1;
 	}
 	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
+	ssize_t r = fd < 0 ? -1 : pread(fd, hdr, HEADER_LEN, 0);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
 		/* not the file's fault (yet): peek retries it, then quarantines it */
 		slot_append(s, (struct slot){xstrdup(name), size, time_ns, 0, 0});
 		return 0;
 	}
-	ssize_t r = pread(fd, hdr, HEADER_LEN, 0);
-	close(fd);
 	if (r != (ssize_t)HEADER_LEN) {
 		*why = "cannot read header";
 		return -1;
