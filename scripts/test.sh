@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: dependencies, build, unit tests, end-to-end tests, then the
-# unit and end-to-end tests again with AddressSanitizer and
-# UndefinedBehaviorSanitizer builds of the library and the programs.
+# The test command: dependencies, build, unit tests (also under valgrind), fuzzers
+# (regression inputs and a short run), end-to-end tests, then the unit and end-to-end
+# tests again with AddressSanitizer and UndefinedBehaviorSanitizer builds of the
+# library and the programs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
@@ -21,6 +22,12 @@ cmake --build build-release -j "$jobs"
 
 step "unit tests"
 ctest --test-dir build -L unit --output-on-failure -j "$jobs"
+
+step "unit tests under valgrind memcheck (sees inside libcurl, yajl and zlib)"
+ctest --test-dir build -L valgrind --output-on-failure -j "$jobs"
+
+step "fuzzers: every regression input, then a short run of each"
+scripts/fuzz.sh --time 15 --jobs "$jobs"
 
 step "end-to-end tests (real kube-apiserver, etcd, profefe, kubectl, Go pprof targets)"
 ctest --test-dir build -L e2e --output-on-failure

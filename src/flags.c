@@ -19,6 +19,8 @@ int flags_parse_duration(const char *text, double *seconds)
 		return -1;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(end, units[i].suffix) == 0) {
+			if (v * units[i].scale > FLAGS_MAX_DURATION_S)
+				return -1;
 			*seconds = v * units[i].scale;
 			return 0;
 		}

@@ -597,7 +597,7 @@ static char **exec_environ(const struct kube_exec *e, const char *info)
 	return env;
 }
 
-static int parse_exec_credential(kube_config *cfg, const char *text, char *err, size_t errlen)
+int kube_exec_credential_parse(kube_config *cfg, const char *text, char *err, size_t errlen)
 {
 	char perr[256];
 	yajl_val root = yajl_tree_parse(text, perr, sizeof(perr));
@@ -667,7 +667,7 @@ static int run_exec_plugin(kube_config *cfg, char *err, size_t errlen)
 	rc = run_capture(cfg->exec->argv, env, KUBE_RUN_TIMEOUT_MS, KUBE_EXEC_OUT_MAX, &out, err,
 			 errlen);
 	if (rc == 0)
-		rc = parse_exec_credential(cfg, out.data ? (const char *)out.data : "", err, errlen);
+		rc = kube_exec_credential_parse(cfg, out.data ? (const char *)out.data : "", err, errlen);
 	buf_free(&out);
 	strv_free(env);
 	free(info);

@@ -912,10 +912,18 @@ static int is_unlock_name(const strref *name)
 	return name->p[name->len - n - 1] == 'u' || name->p[name->len - n - 1] == 'U';
 }
 
+/* qsort with a NULL base is undefined even for 0 elements (a profile without
+ * locations or functions has NULL arrays). */
+static void sort_ids(idpair *arr, size_t n)
+{
+	if (n > 1)
+		qsort(arr, n, sizeof(*arr), idpair_cmp);
+}
+
 static void count_leaves(scan *s, pprof_info *info)
 {
-	qsort(s->locs, s->n_locs, sizeof(*s->locs), idpair_cmp);
-	qsort(s->funcs, s->n_funcs, sizeof(*s->funcs), idpair_cmp);
+	sort_ids(s->locs, s->n_locs);
+	sort_ids(s->funcs, s->n_funcs);
 	for (size_t i = 0; i < s->n_samples; i++) {
 		const idpair *loc = find_id(s->locs, s->n_locs, s->leaf_locs[i]);
 		const idpair *fn = loc ? find_id(s->funcs, s->n_funcs, loc->ref) : NULL;

@@ -91,6 +91,11 @@ int query_parse_time(const char *text, time_t now, time_t *out, char *err, size_
 	double seconds;
 
 	if (query_parse_duration(text, &seconds) == 0) {
+		/* checked before the cast: a double beyond time_t's range is undefined */
+		if (!(seconds <= (double)now)) {
+			snprintf(err, errlen, "\"%s\" reaches back before 1970-01-01", text);
+			return -1;
+		}
 		*out = now - (time_t)seconds;
 		return 0;
 	}

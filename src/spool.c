@@ -29,16 +29,18 @@
 #define QUARANTINE_DIR "quarantine"
 #define REJECTED_DIR "rejected"
 
+#define READ_TRIES 3u                /* reads failing before an entry goes to quarantine/ */
+
 #define DEFAULT_MAX_BYTES (512ull * 1024 * 1024)
 #define DEFAULT_MAX_AGE_NS (24ll * 3600 * 1000000000ll)
 
-/* What the index keeps of an entry: enough to order, bound and log it. */
+/* What the index keeps of an entry: enough to order and bound it. Nothing comes from
+ * the file's header, which is trusted only once its checksum is verified on read. */
 struct slot {
 	char *name;
-	char *service;
-	char *type;
 	uint64_t size;    /* file size */
-	int64_t time_ns;
+	int64_t time_ns;  /* from the name: never negative */
+	unsigned read_failures;
 	int out;          /* handed out by peek, not yet released */
 };
 
@@ -144,6 +146,8 @@ static const char *errno_name(int err)
 	case ENOMEM: return "ENOMEM";
 	case EBADMSG: return "EBADMSG";
 	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case EISDIR: return "EISDIR";
+	case ELOOP: return "ELOOP";
 	default: return "other";
 	}
 }
@@ -157,6 +161,15 @@ static int64_t now_ns(const spool_t *s)
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
+/* now - then without overflow: times come from clocks, names and callers. */
+static int64_t age_ns(int64_t now, int64_t then)
+{
+	int64_t d;
+	if (__builtin_sub_overflow(now, then, &d))
+		return then < 0 ? INT64_MAX : INT64_MIN;
+	return d;
+}
+
 static void count_error(const char *op, int err)
 {
 	metrics_add("kprofefe_spool_errors_total", 1, "op", op, "errno", errno_name(err), NULL);
@@ -166,7 +179,7 @@ static void update_gauges(const spool_t *s)
 {
 	double age = 0;
 	if (s->n > 0) {
-		int64_t d = now_ns(s) - s->v[0].time_ns;
+		int64_t d = age_ns(now_ns(s), s->v[0].time_ns);
 		age = d > 0 ? (double)d / 1e9 : 0;
 	}
 	metrics_set("kprofefe_spool_entries", (double)s->n, NULL);
@@ -186,7 +199,7 @@ static void register_metrics(void)
 	metrics_register("kprofefe_spool_evicted_total", "counter",
 			 "Spooled profiles deleted unsent because of the size or age bound.");
 	metrics_register("kprofefe_spool_quarantined_total", "counter",
-			 "Spool files moved to quarantine/ (unparsable, bad checksum, foreign).");
+			 "Spool files moved to quarantine/ (unparsable, bad checksum, foreign, unreadable).");
 	metrics_register("kprofefe_spool_rejected_total", "counter",
 			 "Spooled profiles profefe refused, moved to rejected/.");
 	metrics_register("kprofefe_spool_errors_total", "counter",
@@ -304,8 +317,6 @@ static void slot_drop(spool_t *s, size_t i)
 	if (sl->out)
 		s->n_out--;
 	free(sl->name);
-	free(sl->service);
-	free(sl->type);
 	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
 	s->n--;
 }
@@ -340,14 +351,14 @@ static void evict(spool_t *s, size_t i, const char *reason)
 {
 	struct slot *sl = &s->v[i];
 	char age[32], bytes[32];
-	snprintf(age, sizeof(age), "%.0f", (double)(now_ns(s) - sl->time_ns) / 1e9);
+	snprintf(age, sizeof(age), "%.0f", (double)age_ns(now_ns(s), sl->time_ns) / 1e9);
 	snprintf(bytes, sizeof(bytes), "%" PRIu64, sl->size);
 	int rc = unlinkat(s->dirfd, sl->name, 0) == 0 || errno == ENOENT ? 0 : errno;
 	if (rc != 0)
 		count_error("evict", rc);
 	log_event(LOG_WARN, "spool entry evicted", "dir", s->dir, "entry", sl->name, "reason",
-		  reason, "service", sl->service, "type", sl->type, "age_seconds", age, "bytes",
-		  bytes, rc != 0 ? "error" : NULL, rc != 0 ? strerror(rc) : NULL, NULL);
+		  reason, "age_seconds", age, "bytes", bytes, rc != 0 ? "error" : NULL,
+		  rc != 0 ? strerror(rc) : NULL, NULL);
 	metrics_add("kprofefe_spool_evicted_total", 1, "reason", reason, NULL);
 	slot_drop(s, i);
 }
@@ -360,7 +371,7 @@ static size_t enforce_bounds(spool_t *s, int64_t now)
 		evict(s, 0, "size");
 		gone++;
 	}
-	while (s->n > 0 && now - s->v[0].time_ns > s->opt.max_age_ns) {
+	while (s->n > 0 && age_ns(now, s->v[0].time_ns) > s->opt.max_age_ns) {
 		evict(s, 0, "age");
 		gone++;
 	}
@@ -397,45 +408,37 @@ static void make_subdir(spool_t *s, const char *name)
 		  "error", strerror(rc), NULL);
 }
 
-/* Reads the header and the service and type strings of an entry for the index. */
-static int index_entry(spool_t *s, const char *name, uint64_t size, const char **why)
+/*
+ * Checks the fixed header of an entry for the index: magic, version and lengths
+ * against the file size, so that a truncated or foreign file goes to quarantine/ at
+ * once. Nothing of the header is kept: the time comes from the name.
+ */
+static int index_entry(spool_t *s, const char *name, uint64_t size, int64_t time_ns,
+		       const char **why)
 {
-	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		*why = "cannot open";
-		return -1;
-	}
 	unsigned char hdr[HEADER_LEN];
 	struct header h;
-	int rc = -1;
-	char *service = NULL, *type = NULL;
 	if (size < HEADER_LEN) {
 		*why = "truncated";
-		goto out;
+		return -1;
 	}
-	if (pread(fd, hdr, HEADER_LEN, 0) != (ssize_t)HEADER_LEN) {
+	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	ssize_t r = fd < 0 ? -1 : pread(fd, hdr, HEADER_LEN, 0);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		/* not the file's fault (yet): peek retries it, then quarantines it */
+		slot_append(s, (struct slot){xstrdup(name), size, time_ns, 0, 0});
+		return 0;
+	}
+	if (r != (ssize_t)HEADER_LEN) {
 		*why = "cannot read header";
-		goto out;
+		return -1;
 	}
 	if (parse_header(hdr, size, &h, why) != 0)
-		goto out;
-	service = xcalloc(1, h.service_len + 1);
-	type = xcalloc(1, h.type_len + 1);
-	if (pread(fd, service, h.service_len, HEADER_LEN) != (ssize_t)h.service_len ||
-	    pread(fd, type, h.type_len, (off_t)(HEADER_LEN + h.service_len)) !=
-		    (ssize_t)h.type_len) {
-		*why = "cannot read header";
-		goto out;
-	}
-	struct slot sl = {xstrdup(name), service, type, size, h.time_ns, 0};
-	service = type = NULL;
-	slot_append(s, sl);
-	rc = 0;
-out:
-	free(service);
-	free(type);
-	close(fd);
-	return rc;
+		return -1;
+	slot_append(s, (struct slot){xstrdup(name), size, time_ns, 0, 0});
+	return 0;
 }
 
 static void scan_one(spool_t *s, const char *name)
@@ -465,7 +468,7 @@ static void scan_one(spool_t *s, const char *name)
 		return;
 	}
 	const char *why = NULL;
-	if (index_entry(s, name, (uint64_t)st.st_size, &why) != 0) {
+	if (index_entry(s, name, (uint64_t)st.st_size, t, &why) != 0) {
 		quarantine_file(s, name, why);
 		return;
 	}
@@ -642,7 +645,7 @@ fail:
 
 static char *new_entry_name(spool_t *s, int64_t time_ns)
 {
-	uint64_t t = time_ns > 0 ? (uint64_t)time_ns : 0;
+	uint64_t t = (uint64_t)time_ns;
 	for (;;) {
 		char *name = xasprintf("%020" PRIu64 "-%010" PRIu64 ENTRY_SUFFIX, t,
 				       (uint64_t)(s->seq++ % 10000000000ull));
@@ -663,6 +666,12 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 		snprintf(err, errlen, "spool put: service, type or labels too long");
 		return EINVAL;
 	}
+	if (e->time_ns < 0) {
+		count_error("put", EINVAL);
+		snprintf(err, errlen, "spool put: collection time %" PRId64 " is before 1970",
+			 e->time_ns);
+		return EINVAL;
+	}
 	uint64_t size = HEADER_LEN + sl + tl + ll + (uint64_t)e->len;
 	if (size > s->opt.max_bytes) {
 		count_error("put", EFBIG);
@@ -671,7 +680,7 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 		return EFBIG;
 	}
 	int64_t now = now_ns(s);
-	if (now - e->time_ns > s->opt.max_age_ns) {
+	if (age_ns(now, e->time_ns) > s->opt.max_age_ns) {
 		log_event(LOG_WARN, "spool entry evicted", "dir", s->dir, "entry", "(not written)",
 			  "reason", "age", "service", service, "type", type, NULL);
 		metrics_add("kprofefe_spool_evicted_total", 1, "reason", "age", NULL);
@@ -694,8 +703,7 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 		return rc;
 	}
 	free(tmp);
-	struct slot slot = {name, xstrdup(service), xstrdup(type), size, e->time_ns, 0};
-	slot_insert(s, slot);
+	slot_insert(s, (struct slot){name, size, e->time_ns, 0, 0});
 	metrics_add("kprofefe_spool_written_total", 1, NULL);
 	enforce_bounds(s, now);
 	update_gauges(s);
@@ -706,12 +714,18 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 
 static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *len)
 {
-	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put in an entry's place must not block the loop */
+	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno;
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int rc = errno;
+	int rc = fstat(fd, &st) != 0 ? errno : 0;
+	if (rc == 0 && !S_ISREG(st.st_mode))
+		rc = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	/* no entry is larger than the spool: do not allocate what a grown file says */
+	if (rc == 0 && (uint64_t)st.st_size > s->opt.max_bytes)
+		rc = EFBIG;
+	if (rc != 0) {
 		close(fd);
 		return rc;
 	}
@@ -723,7 +737,7 @@ static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			int rc = errno;
+			rc = errno;
 			free(p);
 			close(fd);
 			return rc;
@@ -738,8 +752,7 @@ static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *
 	return 0;
 }
 
-/* Builds an entry from a whole file, or says why the file is bad. */
-static spool_entry *decode(const char *name, const unsigned char *p, size_t len, const char **why)
+spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, const char **why)
 {
 	struct header h;
 	if (len < HEADER_LEN) {
@@ -752,6 +765,10 @@ static spool_entry *decode(const char *name, const unsigned char *p, size_t len,
 	crc = crc_update(crc, p + HEADER_LEN, len - HEADER_LEN);
 	if (crc != h.crc) {
 		*why = "checksum mismatch";
+		return NULL;
+	}
+	if (h.time_ns < 0) {
+		*why = "bad time"; /* spool_put writes none */
 		return NULL;
 	}
 	const char *q = (const char *)p + HEADER_LEN;
@@ -775,9 +792,34 @@ static spool_entry *decode(const char *name, const unsigned char *p, size_t len,
 	return e;
 }
 
+/*
+ * A read that failed for another reason than a vanished file (EIO, EACCES, EISDIR,
+ * ELOOP...): counted and logged; after READ_TRIES of them the entry goes to quarantine/
+ * (or, when even that fails, is forgotten until restart), so it never holds up the
+ * entries behind it. Returns non-zero when slot i was dropped.
+ */
+static int read_failed(spool_t *s, size_t i, int err)
+{
+	struct slot *sl = &s->v[i];
+	char tries[16];
+	count_error("read", err);
+	sl->read_failures++;
+	snprintf(tries, sizeof(tries), "%u", sl->read_failures);
+	log_event(LOG_WARN, "spool entry unreadable", "dir", s->dir, "entry", sl->name, "error",
+		  strerror(err), "tries", tries, NULL);
+	if (sl->read_failures < READ_TRIES)
+		return 0;
+	char *why = xasprintf("unreadable: %s", strerror(err));
+	quarantine_file(s, sl->name, why);
+	free(why);
+	slot_drop(s, i);
+	return 1;
+}
+
 int spool_peek_oldest(spool_t *s, spool_entry **out, char *err, size_t errlen)
 {
 	*out = NULL;
+	int failed = 0;
 	size_t i = 0;
 	while (i < s->n) {
 		struct slot *sl = &s->v[i];
@@ -795,14 +837,15 @@ int spool_peek_oldest(spool_t *s, spool_entry **out, char *err, size_t errlen)
 			continue;
 		}
 		if (rc != 0) {
-			count_error("read", rc);
 			snprintf(err, errlen, "spool: read %s/%s: %s", s->dir, sl->name,
 				 strerror(rc));
-			update_gauges(s);
-			return rc;
+			failed = rc;
+			if (!read_failed(s, i, rc))
+				i++;
+			continue;
 		}
 		const char *why = NULL;
-		spool_entry *e = decode(sl->name, p, len, &why);
+		spool_entry *e = spool_decode(sl->name, p, len, &why);
 		free(p);
 		if (!e) {
 			quarantine_file(s, sl->name, why);
@@ -815,7 +858,7 @@ int spool_peek_oldest(spool_t *s, spool_entry **out, char *err, size_t errlen)
 		break;
 	}
 	update_gauges(s);
-	return 0;
+	return *out ? 0 : failed;
 }
 
 void spool_release(spool_t *s, const char *name)
@@ -877,7 +920,7 @@ int spool_reject(spool_t *s, const char *name)
 size_t spool_expire(spool_t *s, int64_t now)
 {
 	size_t gone = 0;
-	while (s->n > 0 && now - s->v[0].time_ns > s->opt.max_age_ns) {
+	while (s->n > 0 && age_ns(now, s->v[0].time_ns) > s->opt.max_age_ns) {
 		evict(s, 0, "age");
 		gone++;
 	}

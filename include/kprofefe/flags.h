@@ -36,7 +36,10 @@ int flags_parse(const flag_spec *specs, size_t nspecs, int argc, char **argv,
 /* Writes every flag with its env equivalent and default. */
 void flags_usage(FILE *out, const char *usage, const flag_spec *specs, size_t nspecs);
 
-/* The parsers flags_parse uses, for values that come from elsewhere (annotations). */
+/* The parsers flags_parse uses, for values that come from elsewhere (annotations).
+ * A duration is at most FLAGS_MAX_DURATION_S seconds, so that it converts to
+ * milliseconds in a long and to nanoseconds in an int64_t. */
+#define FLAGS_MAX_DURATION_S 1e9
 int flags_parse_duration(const char *text, double *seconds);
 int flags_parse_bytes(const char *text, size_t *bytes);
 

@@ -9,8 +9,8 @@
  * Layout of the spool directory:
  *   <dir>/<time_ns:020>-<seq:010>.prof   entries; the name sorts by collection time
  *   <dir>/.tmp-<name>                    being written; removed at the next open
- *   <dir>/quarantine/                    entries that failed to parse or checksum,
- *                                        and files that are not ours
+ *   <dir>/quarantine/                    entries that failed to parse or checksum or
+ *                                        could not be read, and files that are not ours
  *   <dir>/rejected/                      entries profefe refused (4xx but 408/429)
  *
  * An entry file is a 44-byte little-endian header (magic "KPFSPOOL", version,
@@ -39,7 +39,7 @@ typedef struct spool_entry {
 	char *service;
 	char *type;           /* profefe type: "cpu", "heap", ... */
 	char *labels;         /* already encoded for profefe (profefe_labels_encode), may be "" */
-	int64_t time_ns;      /* collection time, unix nanoseconds */
+	int64_t time_ns;      /* collection time, unix nanoseconds; never negative */
 	uint32_t attempts;    /* upload attempts so far */
 	unsigned char *data;  /* the profile bytes (gzip pprof) */
 	size_t len;
@@ -53,9 +53,11 @@ typedef struct spool_stats {
 
 /*
  * Opens (creating if needed) the spool at dir (copied): creates quarantine/ and
- * rejected/, removes leftover temporary files, indexes the entries (headers only:
- * checksums are verified when an entry is read), quarantines what is not an entry,
- * and evicts what is beyond the bounds. A directory that exists but cannot be
+ * rejected/, removes leftover temporary files, indexes the entries by name and size
+ * (an entry's time is the one in its name; its header's magic, version and lengths are
+ * checked, but nothing in a header is used before the checksum is verified, when the
+ * entry is read), quarantines what is not an entry, and evicts what is beyond the
+ * bounds. A directory that exists but cannot be
  * written opens fine (every put will then fail, reported and counted). Returns NULL
  * with a message in err when dir cannot be created or read. Registers the spool
  * metrics (kprofefe_spool_*).
@@ -69,7 +71,7 @@ void spool_close(spool_t *spool);
  * beyond the bounds (each logged and counted). An entry already older than max age
  * is not written: it is logged and counted as evicted (reason age) and 0 returned.
  * Returns 0, or an errno value (ENOSPC, EROFS, EACCES, EIO, EFBIG when the entry
- * alone exceeds max bytes...) with a message in err, counted in
+ * alone exceeds max bytes, EINVAL for a time before 1970...) with a message in err, counted in
  * kprofefe_spool_errors_total{op="put"}; the spool is then unchanged and the
  * caller still owns its copy.
  */
@@ -79,9 +81,13 @@ int spool_put(spool_t *spool, const spool_entry *e, char *err, size_t errlen);
  * Reads and verifies the oldest entry not already handed out, and hands it out: it is
  * skipped by later peeks until spool_remove, spool_reject or spool_release names it.
  * Entries that fail to parse or checksum are quarantined (logged, counted) and the
- * next one is tried; vanished files are dropped from the index. *out is NULL when
- * there is nothing to hand out. Returns 0, or an errno value with a message in err
- * (*out NULL) when reading failed for another reason (the entry stays, released).
+ * next one is tried; vanished files are dropped from the index. An entry that cannot
+ * be read for another reason (EIO, EACCES, EISDIR, ELOOP...) is skipped, so the next
+ * one is tried, and read again by the next peek; its third failure moves it to
+ * quarantine/ (each failure logged with the path and the error and counted in
+ * kprofefe_spool_errors_total{op="read"}). *out is NULL when there is nothing to
+ * hand out. Returns 0 when an entry was handed out or none failed to read, else the
+ * errno value of the last failed read with a message in err (*out NULL).
  * The caller frees *out with spool_entry_free.
  */
 int spool_peek_oldest(spool_t *spool, spool_entry **out, char *err, size_t errlen);
@@ -107,5 +113,14 @@ size_t spool_available(const spool_t *spool);
 const char *spool_dir(const spool_t *spool);
 
 void spool_entry_free(spool_entry *e);
+
+/*
+ * Decodes the bytes of an entry file (borrowed) named name (copied into the entry):
+ * magic, version, lengths against len and checksum are checked before anything is
+ * used. Returns the entry (free with spool_entry_free), or NULL with *why set to a
+ * short static reason ("truncated", "bad magic", "checksum mismatch", "bad time"...). What
+ * spool_peek_oldest does with every file it reads; exposed for tests and the fuzzer.
+ */
+spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, const char **why);
 
 #endif

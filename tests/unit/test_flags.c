@@ -189,6 +189,10 @@ static void test_duration_and_bytes_parsers(void **state)
 	assert_int_equal(flags_parse_duration("-1s", &d), -1);
 	assert_int_equal(flags_parse_duration("", &d), -1);
 	assert_int_equal(flags_parse_duration("1d", &d), -1);
+	/* beyond what converts to nanoseconds in an int64_t (casting would be undefined) */
+	assert_int_equal(flags_parse_duration("1e300h", &d), -1);
+	assert_int_equal(flags_parse_duration("277778h", &d), -1);
+	assert_int_equal(flags_parse_duration("277777h", &d), 0);
 	size_t b;
 	assert_int_equal(flags_parse_bytes("4096", &b), 0);
 	assert_int_equal(b, 4096);

@@ -552,6 +552,23 @@ static void test_infer_errors(void **state)
 	assert_non_null(strstr(err, "bogus"));
 }
 
+/* Found by fuzzing: the smallest profile (an empty string table, field 6 of length 0)
+ * has no locations or functions, and counting its leaves sorted NULL arrays. */
+static void test_profile_without_locations(void **state)
+{
+	static const unsigned char minimal[] = {0x32, 0x00};
+	pprof_info info;
+	char err[256] = "";
+
+	(void)state;
+	assert_true(pprof_is_profile(minimal, sizeof(minimal)));
+	assert_int_equal(pprof_read_info(minimal, sizeof(minimal), &info, err, sizeof(err)), 0);
+	assert_int_equal(info.n_samples, 0);
+	assert_int_equal(info.n_sample_types, 0);
+	assert_int_equal(info.n_unlock_leaves + info.n_other_leaves, 0);
+	pprof_info_clear(&info);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_infer_errors),
+		cmocka_unit_test(test_profile_without_locations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

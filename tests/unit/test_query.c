@@ -72,6 +72,12 @@ static void test_times(void **state)
 	assert_int_equal(t, 1700000000);
 	assert_int_equal(query_parse_time("last week", now, &t, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "\"last week\" is neither a duration"));
+	/* found by fuzzing: 3.6e23 seconds does not fit a time_t */
+	assert_int_equal(query_parse_time("99999999999999999999h", now, &t, err, sizeof(err)), -1);
+	assert_string_equal(err, "\"99999999999999999999h\" reaches back before 1970-01-01");
+	assert_int_equal(query_parse_time("1700000001s", now, &t, err, sizeof(err)), -1);
+	assert_int_equal(query_parse_time("1700000000s", now, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, 0);
 }
 
 static void test_labels(void **state)
