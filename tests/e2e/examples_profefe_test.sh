@@ -18,7 +18,7 @@ source "$(dirname "$0")/lib.sh"
 source "$E2E_ROOT/scripts/cluster-deps.sh"
 
 EX=$E2E_ROOT/daemonset/examples/profefe
-objs=$(cat "$EX"/*.yaml | as_objects) || fail "kubectl reading $EX"
+objs=$(for f in "$EX"/*.yaml; do printf -- '---\n'; cat "$f"; done | as_objects) || fail "kubectl reading $EX"
 assert_eq "Deployment,Namespace,PersistentVolumeClaim,Service" "$(jq -r '[.[].kind] | sort | join(",")' <<<"$objs")" "objects of $EX"
 ns=$(jq -r '.[] | select(.kind == "Namespace") | .metadata.name' <<<"$objs")
 
@@ -83,11 +83,14 @@ grep -qi warning <<<"$out" && fail "kubectl apply warned (Pod Security restricte
 assert_eq 4 "$(grep -c ' \(created\|unchanged\|configured\)$' <<<"$out")" "objects applied: $out"
 live=$(kubectl get service profefe -n "$ns" -o json)
 assert_eq "$port" "$(jq --arg n "$(jq -r .name <<<"$sport")" '.spec.ports[] | select(.name == $n) | .port' <<<"$live")" "the live Service's port"
-# Pod Security: the namespace enforces restricted, and a pod of the template passes it.
+# Pod Security: the namespace enforces restricted, and a pod of the template
+# passes it (its "default" ServiceAccount made as the controller would).
+kubectl create serviceaccount default -n "$ns" >/dev/null 2>&1 || true
 pod=$(jq '{apiVersion: "v1", kind: "Pod", metadata: {name: "profefe-psa", namespace: .metadata.namespace}, spec: .spec.template.spec}' <<<"$dep")
 out=$(kubectl create --dry-run=server -f - <<<"$pod" 2>&1) || fail "a pod of the Deployment's template is refused in $ns: $out"
 bad=$(jq '.spec.securityContext.runAsNonRoot = false' <<<"$pod")
-kubectl create --dry-run=server -f - <<<"$bad" >/dev/null 2>&1 && fail "namespace $ns does not enforce Pod Security restricted"
+out=$(kubectl create --dry-run=server -f - <<<"$bad" 2>&1) && fail "namespace $ns does not enforce Pod Security restricted"
+assert_contains "$out" 'violates PodSecurity "restricted' "refusal of a pod running as root in $ns"
 
 # ---------------------------------- the kubelet, played with the stand-in --
 

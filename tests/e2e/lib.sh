@@ -137,9 +137,10 @@ has_samples() {
 }
 
 # as_objects: kubectl YAML or JSON on stdin as one JSON array of objects,
-# sorted by kind, namespace and name.
+# sorted by kind, namespace and name. A conversion only (no validation, which
+# costs a schema download each time): the tests' real applies validate.
 as_objects() {
-	kubectl create --dry-run=client -o json -f - |
+	kubectl create --dry-run=client --validate=false -o json -f - |
 		jq -s '[.[] | if .kind == "List" then .items[] else . end] | sort_by(.kind, .metadata.namespace // "", .metadata.name)'
 }
 
