@@ -13,7 +13,7 @@ helm() { "$KPROFEFE_HELM" "$@"; }
 # render ARGS...: `helm template kprofefe CHART ARGS...` as sorted JSON objects.
 render() {
 	local out
-	out=$(helm template kprofefe "$CHART" "$@" 2>&1) || fail "helm template $*: $out"
+	out=$(helm template kprofefe "$CHART" "$@" 2>"$E2E_TMP/render.err") || fail "helm template $*: $(cat "$E2E_TMP/render.err")"
 	as_objects <<<"$out"
 }
 

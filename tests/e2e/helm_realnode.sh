@@ -77,8 +77,8 @@ helm_rn_upgrade_no_loss() {
 	old=$(ds_pod)
 	kubectl logs -f -n "$DS_NS" "$old" -c kprofefe >"$E2E_TMP/old.log" 2>&1 &
 	lp1=$!
-	"$CLUSTER" profefe stop
 	before=$(stored "$app" "$(profefe_time -86400)")
+	"$CLUSTER" profefe stop
 	old_ip=$(kubectl get pod -n "$DS_NS" "$old" -o jsonpath='{.status.podIP}')
 	spooling() {
 		curl -fsS --noproxy '*' "http://$old_ip:9102/metrics" |
@@ -152,8 +152,9 @@ helm_rn_profefe_example() {
 	kubectl -n profefe rollout status deployment/profefe --timeout=120s >/dev/null || fail "profefe's Deployment not Ready (probes)"
 	helm_rn_values "$(sed -n 's/^  url: //p' "$CHART/values.yaml")"
 	helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s >/dev/null 2>&1 || fail "helm install --wait"
+	# Asked through the API server's service proxy: the Service, as the collector reaches it.
 	in_example() {
-		kubectl -n profefe exec deploy/profefe -- wget -qO- "http://127.0.0.1:10100/api/0/services" | grep -q "\"$app\""
+		kubectl get --raw "/api/v1/namespaces/profefe/services/profefe:10100/proxy/api/0/services" | grep -q "\"$app\""
 	}
 	wait_for 120 in_example
 	echo "examples/profefe: the chart's default profefe.url reached the in-cluster profefe (stand-in image $image)"
