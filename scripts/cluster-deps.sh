@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test cluster needs: Debian tools, and the binaries of etcd,
 # kube-apiserver, profefe(-compat), the pprof target, the authenticating proxy
-# in front of profefe, krew (and kubectl if missing), built from the pinned Go
+# in front of profefe, krew, helm (and kubectl if missing), built from the pinned Go
 # modules under tests/ and cached by content hash.
 # Sourced by scripts/cluster.sh for the cache paths; run directly to install.
 set -euo pipefail
@@ -13,6 +13,10 @@ KPF_BIN_CACHE=$KPF_CACHE/bin
 # Pinned versions; must match tests/cluster/go.mod.
 KPF_K8S_VERSION=v1.33.13
 KPF_ETCD_VERSION=v3.5.21
+# Must match tests/helm/go.mod; its Kubernetes modules are v0.37 (the
+# version helm assumes with no cluster: helm template, helm lint).
+KPF_HELM_VERSION=v3.22.0
+KPF_HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$KPF_HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
 
 # Kubernetes' own build stamps its version in; without it the API server
 # says v0.0.0 and kubectl (and gcloud's version dispatcher) see a skew.
@@ -26,6 +30,7 @@ KPF_COMPONENTS=(
 	"pprof-target|tests/targets/pprof-target|.|0.1|"
 	"authproxy|tests/targets/authproxy|.|0.1|"
 	"krew|tests/krew|sigs.k8s.io/krew/cmd/krew|v0.4.4|"
+	"helm|tests/helm|helm.sh/helm/v3/cmd/helm|$KPF_HELM_VERSION|$KPF_HELM_LDFLAGS"
 	"kubectl|tests/cluster|k8s.io/kubernetes/cmd/kubectl|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
 )
 
@@ -109,7 +114,7 @@ kpf_apt_deps() {
 kpf_deps_main() {
 	kpf_apt_deps
 	local c
-	for c in pprof-target authproxy krew profefe etcd kube-apiserver; do
+	for c in pprof-target authproxy krew helm profefe etcd kube-apiserver; do
 		kpf_build "$c"
 	done
 	if kpf_need_kubectl; then

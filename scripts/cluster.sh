@@ -695,6 +695,7 @@ env_cmd() {
 		export KPROFEFE_PPROF_TARGET=$(bin pprof-target)
 		export KPROFEFE_AUTHPROXY=$(bin authproxy)
 		export KPROFEFE_KREW=$(bin krew)
+		export KPROFEFE_HELM=$(bin helm)
 		export NO_PROXY=127.0.0.1,localhost,10.244.0.0/16\${NO_PROXY:+,\$NO_PROXY}
 		export no_proxy=127.0.0.1,localhost,10.244.0.0/16\${no_proxy:+,\$no_proxy}
 	EOF

@@ -24,13 +24,6 @@ IMAGE_BIN=/usr/local/bin/kprofefe # where daemonset/Dockerfile puts the collecto
 run=$(date +%s)$((RANDOM % 100))
 pod_ns=e2e-ds
 
-# as_objects: kubectl YAML or JSON on stdin as one JSON array of objects,
-# sorted by kind, namespace and name.
-as_objects() {
-	kubectl create --dry-run=client -o json -f - |
-		jq -s '[.[] | if .kind == "List" then .items[] else . end] | sort_by(.kind, .metadata.namespace // "", .metadata.name)'
-}
-
 # files_of DIR: the YAML files `kubectl apply -f DIR` reads, as one stream.
 files_of() {
 	local f
@@ -42,27 +35,14 @@ files_of() {
 
 # ---------------------------------------------------------------- cleanup --
 
-# finalize_namespace NS: what the namespace controller (not running here) does
-# for a deleted namespace once nothing is left in it: clear its finalizers.
-finalize_namespace() {
-	local ns=$1 left
-	kubectl get namespace "$ns" >/dev/null 2>&1 || return 0
-	kubectl delete serviceaccount default -n "$ns" --ignore-not-found >/dev/null
-	left=$(kubectl get all,configmaps,secrets,serviceaccounts,roles,rolebindings -n "$ns" -o name 2>/dev/null || true)
-	[[ -z $left ]] || { echo "namespace $ns still holds: $left" >&2; return 1; }
-	kubectl get namespace "$ns" -o json | jq '.spec.finalizers = []' |
-		kubectl replace --raw "/api/v1/namespaces/$ns/finalize" -f - >/dev/null
-	wait_for 20 bash -c "! kubectl get namespace $ns"
-}
-
 # uninstall -k|-f DIR: kubectl delete of what `kubectl apply -k|-f DIR`
-# creates, then the namespaces among it (see finalize_namespace).
+# creates, then the namespaces among it (see namespace_finalize in lib.sh).
 uninstall() {
 	local mode=$1 dir=$2 objs n
 	if [[ $mode == -k ]]; then objs=$(kubectl kustomize "$dir"); else objs=$(files_of "$dir"); fi
 	kubectl delete "$mode" "$dir" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 	for n in $(as_objects <<<"$objs" | jq -r '.[] | select(.kind == "Namespace") | .metadata.name'); do
-		finalize_namespace "$n"
+		namespace_finalize "$n"
 	done
 }
 

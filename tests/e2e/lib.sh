@@ -135,3 +135,24 @@ has_samples() {
 	total=$(sed -n 's/^Showing nodes accounting for .* of \(.*\) total.*/\1/p')
 	[[ -n $total && ! $total =~ ^0(\.0*)?[a-zµA-Z]*$ ]]
 }
+
+# as_objects: kubectl YAML or JSON on stdin as one JSON array of objects,
+# sorted by kind, namespace and name. A conversion only (no validation, which
+# costs a schema download each time): the tests' real applies validate.
+as_objects() {
+	kubectl create --dry-run=client --validate=false -o json -f - |
+		jq -s '[.[] | if .kind == "List" then .items[] else . end] | sort_by(.kind, .metadata.namespace // "", .metadata.name)'
+}
+
+# namespace_finalize NS: what the namespace controller (not running here) does
+# for a deleted namespace once nothing is left in it: clear its finalizers.
+namespace_finalize() {
+	local ns=$1 left
+	kubectl get namespace "$ns" >/dev/null 2>&1 || return 0
+	kubectl delete serviceaccount default -n "$ns" --ignore-not-found >/dev/null
+	left=$(kubectl get all,configmaps,secrets,serviceaccounts,roles,rolebindings,persistentvolumeclaims -n "$ns" -o name 2>/dev/null || true)
+	[[ -z $left ]] || { echo "namespace $ns still holds: $left" >&2; return 1; }
+	kubectl get namespace "$ns" -o json | jq '.spec.finalizers = []' |
+		kubectl replace --raw "/api/v1/namespaces/$ns/finalize" -f - >/dev/null
+	wait_for 20 bash -c "! kubectl get namespace $ns"
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The chart on the real node (issue 12's `scripts/cluster.sh up --real-node`):
+# the parts of issue 14 that need a kubelet. NOT in the suite yet (its name
+# does not end in _test.sh): it needs tests/e2e/realnode_lib.sh and the real
+# node, which are not in this branch. Once they are, rename it
+# helm_realnode_test.sh, or run it by hand on a cluster up with --real-node:
+#
+#   KPROFEFE_BUILD_DIR=$PWD/build tests/e2e/run.sh tests/e2e/helm_realnode.sh
+#
+# What it proves, each in one function below:
+# - helm install: the collector's pod becomes Ready and profiles arrive;
+# - helm upgrade changing a value (a ConfigMap-only change, rolled by the
+#   pods' checksum/config) with profefe down: no profile lost, counted as in
+#   realnode_rollout_test (the collectors' "stopped" counts against profefe);
+# - helm uninstall: every object goes (the namespace controller runs), the
+#   node's spool directory stays;
+# - daemonset/examples/profefe/ with the stand-in's image in place of
+#   profefe/profefe: the DaemonSet with the chart's default profefe.url
+#   finds it (needs the cluster DNS name to resolve in pods).
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/helm_lib.sh
+source "$(dirname "$0")/helm_lib.sh"
+[[ -e $(dirname "$0")/realnode_lib.sh ]] || fail "tests/e2e/realnode_lib.sh (issue 12, the real node) is missing"
+# shellcheck source=tests/e2e/realnode_lib.sh
+source "$(dirname "$0")/realnode_lib.sh"
+
+HELM_VALUES=$E2E_TMP/helm-values.yaml
+types=(cpu heap goroutine)
+
+# helm_rn_values [URL]: the values a user of this cluster writes: the locally
+# built image, the node's own spool directory, only the real node.
+helm_rn_values() {
+	cat >"$HELM_VALUES" <<-EOF
+		image: {repository: "${KPROFEFE_COLLECTOR_IMAGE%:*}", tag: "${KPROFEFE_COLLECTOR_IMAGE##*:}", pullPolicy: Never}
+		profefe: {url: "${1:-$KPROFEFE_POD_PROFEFE_URL}"}
+		collector: {interval: 5s, cpuSeconds: 1, profiles: "$(IFS=,; echo "${types[*]}")", shutdownGraceSeconds: 5}
+		spool: {hostPath: "$SPOOL_HOST"}
+		nodeSelector: {kubernetes.io/hostname: "$NODE"}
+	EOF
+}
+
+# stored SERVICE FROM: profiles of SERVICE in profefe created since FROM, all types.
+stored() {
+	local t n=0 out
+	for t in "${types[@]}"; do
+		out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" \
+			--data-urlencode "type=$t" --data-urlencode "from=$2" --data-urlencode "to=$(profefe_time 60)" \
+			--data-urlencode "limit=100000")
+		n=$((n + $(jq '.body // [] | length' <<<"$out")))
+	done
+	echo "$n"
+}
+
+# helm_rn_install_ready APP: helm install; the collector's pod Ready; every
+# type of APP's profiles in profefe.
+helm_rn_install_ready() {
+	local app=$1 from out pod
+	from=$(profefe_time -2)
+	helm_rn_values
+	out=$(helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s 2>&1) || fail "helm install --wait: $out"
+	pod=$(ds_pod)
+	[[ -n $pod ]] || fail "no collector pod after helm install"
+	wait_for 60 pod_ready "$DS_NS" "$pod"
+	arrived() { local t; for t in "${types[@]}"; do (($(profefe_count "$app" "$t") >= 1)) || return 1; done; }
+	wait_for 120 arrived
+	echo "helm install: $pod Ready, $(stored "$app" "$from") profiles of $app arrived"
+}
+
+# helm_rn_upgrade_no_loss APP: with profefe down, helm upgrade changes
+# collector.interval: the pods' checksum/config changes, the DaemonSet rolls
+# (maxSurge 0), the old pod spools on SIGTERM, the new one replays once profefe
+# is back. Every profile both took is in profefe.
+helm_rn_upgrade_no_loss() {
+	local app=$1 from old new old_ip old_stop new_stop taken before after lp1 lp2 out
+	from=$(profefe_time -2)
+	old=$(ds_pod)
+	kubectl logs -f -n "$DS_NS" "$old" -c kprofefe >"$E2E_TMP/old.log" 2>&1 &
+	lp1=$!
+	before=$(stored "$app" "$(profefe_time -86400)")
+	"$CLUSTER" profefe stop
+	old_ip=$(kubectl get pod -n "$DS_NS" "$old" -o jsonpath='{.status.podIP}')
+	spooling() {
+		curl -fsS --noproxy '*' "http://$old_ip:9102/metrics" |
+			awk '$1 ~ /^kprofefe_(spool_entries|queue_depth)/ { s += $2 } END { exit !(s > 0) }'
+	}
+	wait_for 60 spooling
+	out=$(helm upgrade kprofefe "$CHART" -f "$HELM_VALUES" --set collector.interval=4s 2>&1) || fail "helm upgrade: $out"
+	new_pod() { local p; p=$(ds_pod); [[ -n $p && $p != "$old" ]] && pod_ready "$DS_NS" "$p"; }
+	wait_for 120 new_pod
+	new=$(ds_pod)
+	assert_eq 4s "$(kubectl get configmap kprofefe -n "$DS_NS" -o jsonpath='{.data.KPROFEFE_INTERVAL}')" "KPROFEFE_INTERVAL after helm upgrade"
+	wait "$lp1" || true
+	old_stop=$(stopped_line "$E2E_TMP/old.log")
+	[[ -n $old_stop ]] || fail "the old pod did not stop cleanly: $(tail -20 "$E2E_TMP/old.log")"
+	kubectl logs -f -n "$DS_NS" "$new" -c kprofefe >"$E2E_TMP/new.log" 2>&1 &
+	lp2=$!
+	"$CLUSTER" profefe start
+	spool_empty() { (($(find "$SPOOL_HOST" -maxdepth 1 -type f ! -name '.*' | wc -l) == 0)); }
+	wait_for 120 spool_empty
+	# Both counts final: the new pod stops too (profefe up, it uploads all).
+	helm uninstall kprofefe --wait --timeout 120s >/dev/null || fail "helm uninstall --wait"
+	wait "$lp2" || true
+	new_stop=$(stopped_line "$E2E_TMP/new.log")
+	[[ -n $new_stop ]] || fail "the new pod did not stop cleanly: $(tail -20 "$E2E_TMP/new.log")"
+	taken=$(($(jq -r .profiles_collected <<<"$old_stop") + $(jq -r .profiles_collected <<<"$new_stop")))
+	after=$(stored "$app" "$from")
+	assert_eq "$taken" "$after" "profiles in profefe since the test started vs taken by the old ($old) and new ($new) pods"
+	echo "helm upgrade: old pod spooled $(jq -r .spool_entries <<<"$old_stop") on SIGTERM; $taken taken, $after in profefe ($before stored before profefe stopped), none lost"
+}
+
+# helm_rn_uninstall_leaves_spool: after helm uninstall, nothing of the
+# release is left but the node's spool directory.
+helm_rn_uninstall_leaves_spool() {
+	local o kind name ons
+	helm_rn_values
+	helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s >/dev/null 2>&1 || fail "helm install --wait"
+	helm get manifest kprofefe | as_objects >"$E2E_TMP/manifest.json"
+	[[ -d $SPOOL_HOST ]] || fail "no spool directory $SPOOL_HOST on the node after install"
+	helm uninstall kprofefe --wait --timeout 120s >/dev/null 2>&1 || fail "helm uninstall --wait"
+	wait_for 120 bash -c "! kubectl get namespace $DS_NS"
+	while read -r o; do
+		kind=$(jq -r .kind <<<"$o") name=$(jq -r .metadata.name <<<"$o") ons=$(jq -r '.metadata.namespace // ""' <<<"$o")
+		kubectl get "$kind" "$name" ${ons:+-n "$ons"} >/dev/null 2>&1 && fail "$kind $name left after helm uninstall"
+	done < <(jq -c '.[]' "$E2E_TMP/manifest.json")
+	assert_eq "" "$(kubectl get pods -A -l app.kubernetes.io/name=kprofefe -o name)" "collector pods after helm uninstall"
+	[[ -d $SPOOL_HOST ]] || fail "helm uninstall removed the node's spool directory $SPOOL_HOST"
+	echo "helm uninstall: $(jq length "$E2E_TMP/manifest.json") objects gone, $SPOOL_HOST kept"
+}
+
+# helm_rn_profefe_example APP IMAGE: daemonset/examples/profefe/ with IMAGE
+# (the stand-in's, built by issue 12's image builds) in place of
+# profefe/profefe, on a hostPath PersistentVolume of the node; the chart with
+# its default profefe.url uploads APP's profiles to it.
+helm_rn_profefe_example() {
+	local app=$1 image=$2 ex=$E2E_ROOT/daemonset/examples/profefe
+	kubectl apply -f - >/dev/null <<-EOF || fail "PersistentVolume for profefe-data"
+		apiVersion: v1
+		kind: PersistentVolume
+		metadata: {name: e2e-profefe-data}
+		spec:
+		  capacity: {storage: 10Gi}
+		  accessModes: [ReadWriteOnce]
+		  hostPath: {path: "$KPROFEFE_NODE_DIR/profefe-data", type: DirectoryOrCreate}
+		  claimRef: {namespace: profefe, name: profefe-data}
+	EOF
+	# The stand-in, named as such, in place of profefe's published image.
+	sed "s|image: profefe/profefe:.*|image: $image # the profefe-compat stand-in, in place of profefe/profefe|" \
+		"$ex/20-deployment.yaml" >"$E2E_TMP/20-deployment.yaml"
+	kubectl apply -f "$ex/00-namespace.yaml" -f "$ex/10-pvc.yaml" -f "$E2E_TMP/20-deployment.yaml" -f "$ex/30-service.yaml" >/dev/null ||
+		fail "kubectl apply daemonset/examples/profefe"
+	kubectl -n profefe rollout status deployment/profefe --timeout=120s >/dev/null || fail "profefe's Deployment not Ready (probes)"
+	helm_rn_values "$(sed -n 's/^  url: //p' "$CHART/values.yaml")"
+	helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s >/dev/null 2>&1 || fail "helm install --wait"
+	# Asked through the API server's service proxy: the Service, as the collector reaches it.
+	in_example() {
+		kubectl get --raw "/api/v1/namespaces/profefe/services/profefe:10100/proxy/api/0/services" | grep -q "\"$app\""
+	}
+	wait_for 120 in_example
+	echo "examples/profefe: the chart's default profefe.url reached the in-cluster profefe (stand-in image $image)"
+}
+
+helm_realnode_main() {
+	local app=helm$((RANDOM % 1000))
+	e2e_extra_cleanup() {
+		helm uninstall kprofefe --wait --timeout 120s >/dev/null 2>&1 || true
+		kubectl delete -f "$E2E_ROOT/daemonset/examples/profefe" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
+		kubectl delete pv e2e-profefe-data --ignore-not-found >/dev/null 2>&1 || true
+		realnode_cleanup
+	}
+	kubectl create namespace "$APP_NS" >/dev/null
+	deploy_app "$app" 1
+	helm_rn_install_ready "$app"
+	helm_rn_upgrade_no_loss "$app"
+	helm_rn_uninstall_leaves_spool
+	[[ -n ${KPROFEFE_PROFEFE_IMAGE:-} ]] || fail "KPROFEFE_PROFEFE_IMAGE (the stand-in's image) is not set"
+	helm_rn_profefe_example "$app" "$KPROFEFE_PROFEFE_IMAGE"
+	echo "PASS: helm on the real node: install Ready + profiles, upgrade without loss, uninstall keeps only the spool, examples/profefe at the default URL"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then helm_realnode_main; fi
