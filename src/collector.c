@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kprofefe/delta.h"
 #include "kprofefe/fetch.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
@@ -21,6 +22,8 @@ typedef struct job {
 	struct job *next_wait; /* in the collector's waiting list */
 	struct job *prev_wait;
 	int waiting;
+	ev_timer retry;        /* a busy CPU profiler: the one retry of the round */
+	int retried;           /* this round's retry was made */
 } job;
 
 /* A pod being scraped, or one whose annotations are invalid (kept to log it once). */
@@ -32,6 +35,8 @@ struct target {
 	ev_timer timer;
 	job jobs[PPROF_TYPE_COUNT];
 	int pending;          /* jobs of the current round not finished */
+	int said_ignored;     /* logged that the pod ignores ?seconds= */
+	double round_start;   /* ev time the current round began */
 	target *next;
 };
 
@@ -71,6 +76,14 @@ void collector_register_metrics(void)
 			 "Pods skipped for an invalid profefe.com annotation.");
 	metrics_register("kprofefe_profiles_collected_total", "counter",
 			 "Profiles fetched and handed to the upload queue, by type.");
+	metrics_register("kprofefe_profiles_skipped_total", "counter",
+			 "Profiles fetched and not uploaded, by type and reason (empty: no samples).");
+	metrics_register("kprofefe_delta_ignored_total", "counter",
+			 "Delta profiles asked for and answered cumulative (a Go server that ignores "
+			 "?seconds=), stored as cumulative, by type.");
+	metrics_register("kprofefe_busy_retries_total", "counter",
+			 "Retries of a CPU profile or trace the pod was already taking for someone "
+			 "else, by type and result (ok, busy again, or another failure).");
 	fetch_register_metrics();
 }
 
@@ -88,7 +101,8 @@ static void set_targets_gauge(collector_t *c)
 
 static wait_list *list_of(collector_t *c, const job *j)
 {
-	int is_long = j->type == PPROF_CPU || j->type == PPROF_TRACE;
+	int is_long = j->type == PPROF_CPU || j->type == PPROF_TRACE ||
+		      (j->owner->pod->delta && pprof_type_is_cumulative(j->type));
 	return &c->waiting[is_long ? WAIT_LONG : WAIT_SHORT];
 }
 
@@ -153,8 +167,38 @@ static void report_round(struct ev_loop *ev, ev_timer *w, int revents)
 		c->round_done(c->round_targets, c->round_failures, c->round_arg);
 }
 
-static void submit_profile(collector_t *c, const pod_target *t, fetch_result *res)
+/* The profile's labels: the pod's, and for heap, allocs, block and mutex whether it is a
+ * delta. NULL when it is not to be uploaded: an empty delta (nothing happened in the
+ * window) goes the way of every empty profile. Caller frees. */
+static char *profile_labels(target *t, const fetch_result *res)
 {
+	delta_verdict v;
+
+	if (delta_inspect(res->type, t->pod->delta, res->data, res->len, &v) != 0)
+		return xstrdup(t->pod->labels); /* fetch checked it; profefe will judge */
+	if (v.ignored) {
+		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(res->type),
+			    NULL);
+		if (!t->said_ignored)
+			log_event(LOG_WARN, "pod ignores ?seconds=: its delta profiles are stored "
+				  "as cumulative (delta=false); an older Go net/http/pprof?", "pod",
+				  t->key, "type", pprof_type_name(res->type), NULL);
+		t->said_ignored = 1;
+	}
+	if (v.kind == DELTA_DELTA && v.empty) {
+		metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(res->type),
+			    "reason", "empty", NULL);
+		return NULL;
+	}
+	return delta_labels(t->pod->labels, &v);
+}
+
+static void submit_profile(collector_t *c, target *tg, fetch_result *res)
+{
+	const pod_target *t = tg->pod;
+	char *labels = profile_labels(tg, res);
+	if (!labels)
+		return;
 	size_t len = 0;
 	unsigned char *data = fetch_result_take(res, &len);
 	struct timespec now;
@@ -162,11 +206,57 @@ static void submit_profile(collector_t *c, const pod_target *t, fetch_result *re
 	batch_profile p = {
 		.service = t->service,
 		.type = pprof_profefe_type(res->type),
-		.labels = t->labels,
+		.labels = labels,
 		.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
 	};
 	metrics_add("kprofefe_profiles_collected_total", 1, "type", pprof_type_name(res->type), NULL);
 	batch_submit(c->batch, &p, data, len);
+	free(labels);
+}
+
+static void count_retry(const job *j, const fetch_result *res)
+{
+	const char *result = res->ok ? "ok" : res->reason && !strcmp(res->reason, "busy")
+						  ? "busy" : "failed";
+	metrics_add("kprofefe_busy_retries_total", 1, "type", pprof_type_name(j->type), "result",
+		    result, NULL);
+}
+
+static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	job *j = w->data;
+	wait_push(j->owner->c, j);
+	start_waiting_jobs(j->owner->c);
+}
+
+/*
+ * Someone else (kubectl profefe capture, another profiler) holds the pod's CPU profiler
+ * or tracer: instead of losing the interval, the job waits and tries once more, late
+ * enough for the other profile to have ended (one window) and early enough to end
+ * before the next round. Returns 1 when the retry is scheduled.
+ */
+static int retry_busy_later(job *j, const fetch_result *res)
+{
+	target *t = j->owner;
+	collector_t *c = t->c;
+	double window = t->pod->cpu_seconds;
+	double margin = (double)c->opt->cpu_margin_ms / 1000.0;
+
+	if (res->ok || j->retried || !res->reason || strcmp(res->reason, "busy") != 0)
+		return 0;
+	double elapsed = ev_now(loop_ev(c->loop)) - t->round_start;
+	double left = c->opt->interval_s - elapsed - window - margin;
+	if (!c->opt->once && left < window)
+		return 0; /* a retry would overlap the next round */
+	j->retried = 1;
+	log_event(LOG_INFO, "profiler busy (someone else is profiling the pod): retrying once",
+		  "pod", t->key, "type", pprof_type_name(j->type), NULL);
+	ev_timer_init(&j->retry, on_retry, window, 0.);
+	j->retry.data = j;
+	ev_timer_start(loop_ev(c->loop), &j->retry);
+	return 1;
 }
 
 static void on_fetched(fetch_result *res, void *arg)
@@ -176,9 +266,15 @@ static void on_fetched(fetch_result *res, void *arg)
 	collector_t *c = t->c;
 	j->req = NULL;
 	c->in_flight--;
+	if (j->retried)
+		count_retry(j, res);
+	if (retry_busy_later(j, res)) {
+		start_waiting_jobs(c);
+		return;
+	}
 	t->pending--;
 	if (res->ok) {
-		submit_profile(c, t->pod, res);
+		submit_profile(c, t, res);
 	} else {
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
@@ -195,6 +291,7 @@ static void start_job(collector_t *c, job *j)
 	const collector_options *o = c->opt;
 	fetch_options fo = {
 		.cpu_seconds = j->owner->pod->cpu_seconds,
+		.delta = j->owner->pod->delta,
 		.connect_timeout_ms = o->connect_timeout_ms,
 		.margin_ms = o->cpu_margin_ms,
 		.plain_timeout_ms = o->timeout_ms,
@@ -223,12 +320,14 @@ static void start_round(target *t)
 			  t->key, NULL);
 		return;
 	}
+	t->round_start = ev_now(loop_ev(c->loop));
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
 		if (!(t->pod->types & PPROF_BIT(type)))
 			continue;
 		job *j = &t->jobs[type];
 		j->owner = t;
 		j->type = (enum pprof_type)type;
+		j->retried = 0;
 		t->pending++;
 		if (c->opt->once)
 			c->round_pending++;
@@ -251,6 +350,11 @@ static void cancel_jobs(target *t)
 	collector_t *c = t->c;
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
 		job *j = &t->jobs[type];
+		if (j->retried && ev_is_active(&j->retry)) {
+			ev_timer_stop(loop_ev(c->loop), &j->retry);
+			t->pending--;
+			round_job_finished(c, 1);
+		}
 		if (j->waiting) {
 			wait_unlink(c, j);
 			t->pending--;
