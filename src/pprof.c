@@ -764,8 +764,11 @@ static int is_unlock_name(const strref *name)
 
 static void count_leaves(scan *s, pprof_info *info)
 {
-	qsort(s->locs, s->n_locs, sizeof(*s->locs), idpair_cmp);
-	qsort(s->funcs, s->n_funcs, sizeof(*s->funcs), idpair_cmp);
+	/* An empty profile has no locations: qsort must not get NULL, even for 0. */
+	if (s->n_locs > 1)
+		qsort(s->locs, s->n_locs, sizeof(*s->locs), idpair_cmp);
+	if (s->n_funcs > 1)
+		qsort(s->funcs, s->n_funcs, sizeof(*s->funcs), idpair_cmp);
 	for (size_t i = 0; i < s->n_samples; i++) {
 		const idpair *loc = find_id(s->locs, s->n_locs, s->leaf_locs[i]);
 		const idpair *fn = loc ? find_id(s->funcs, s->n_funcs, loc->ref) : NULL;
