@@ -16,7 +16,7 @@ plugins=$(kubectl plugin list 2>/dev/null || true)
 grep -q "$KPROFEFE_BUILD_DIR/kubectl-profefe$" <<<"$plugins" ||
 	fail "kubectl plugin list does not list $KPROFEFE_BUILD_DIR/kubectl-profefe: $plugins"
 assert_contains "$(kubectl profefe --help)" "capture [POD...]" "kubectl profefe --help"
-for cmd in capture "get services" "get profiles" "get profile-types" load; do
+for cmd in capture "get services" "get profiles" "get profile-types" load merge; do
 	# shellcheck disable=SC2086
 	out=$(kubectl profefe $cmd --help) || fail "kubectl profefe $cmd --help exited non-zero"
 	assert_contains "$out" "Usage: kubectl profefe $cmd" "$cmd --help"
