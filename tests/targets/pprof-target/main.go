@@ -131,16 +131,23 @@ func allocWork() {
 func contention() {
 	var mu sync.Mutex
 	ch := make(chan struct{})
-	for i := 0; i < 2; i++ {
-		go func() {
-			for {
+	// Ten times a second a goroutine wants the mutex while it is held, so
+	// every delta window of a second or more has mutex (and block) samples;
+	// two goroutines left to meet by chance did so in few windows.
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			mu.Lock()
+			done := make(chan struct{})
+			go func() {
 				mu.Lock()
-				time.Sleep(2 * time.Millisecond)
 				mu.Unlock()
-				time.Sleep(100 * time.Millisecond)
-			}
-		}()
-	}
+				close(done)
+			}()
+			time.Sleep(2 * time.Millisecond)
+			mu.Unlock()
+			<-done
+		}
+	}()
 	go func() {
 		for range time.Tick(100 * time.Millisecond) {
 			ch <- struct{}{}
