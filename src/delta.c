@@ -21,19 +21,22 @@ int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_
 	char err[128];
 
 	memset(out, 0, sizeof(*out));
+	if (!delta_labelled(t))
+		return 0;
+	if (!asked || !pprof_type_is_cumulative(t)) {
+		/* Nothing to find out: only a delta asked for needs reading the profile. */
+		out->kind = DELTA_CUMULATIVE;
+		return 0;
+	}
 	if (pprof_read_info(data, len, &info, err, sizeof(err)) != 0)
 		return -1;
-	out->empty = !info.is_trace && info.n_samples == 0;
-	if (delta_labelled(t)) {
-		int delta_asked = asked && pprof_type_is_cumulative(t);
-		/* Go sets DurationNanos on a delta only; an old server ignores ?seconds= and
-		 * answers the cumulative profile at once. */
-		int is_delta = delta_asked && info.duration_nanos > 0;
-		out->kind = is_delta ? DELTA_DELTA : DELTA_CUMULATIVE;
-		out->ignored = delta_asked && !is_delta;
-		if (is_delta)
-			out->window_s = (int)((info.duration_nanos + 500000000) / 1000000000);
-	}
+	/* Go sets DurationNanos on a delta only; an old server ignores ?seconds= and
+	 * answers the cumulative profile at once. */
+	out->kind = info.duration_nanos > 0 ? DELTA_DELTA : DELTA_CUMULATIVE;
+	out->ignored = out->kind == DELTA_CUMULATIVE;
+	out->empty = info.n_samples == 0;
+	if (out->kind == DELTA_DELTA)
+		out->window_s = (int)((info.duration_nanos + 500000000) / 1000000000);
 	pprof_info_clear(&info);
 	return 0;
 }

@@ -23,7 +23,8 @@ typedef struct delta_verdict {
 	enum delta_kind kind;
 	int ignored;  /* a delta was asked for and a cumulative profile came back (no
 	                 duration): a Go server too old to know ?seconds= */
-	int empty;    /* the profile has no samples (a delta: nothing happened in it) */
+	int empty;    /* a delta asked for has no samples (nothing happened in the window);
+	                 the other profiles are not read and say 0 */
 	int window_s; /* DELTA_DELTA: the window in seconds, from duration_nanos */
 } delta_verdict;
 
@@ -32,8 +33,9 @@ int delta_labelled(enum pprof_type t);
 
 /*
  * What a profile of type t (gzip or plain pprof, borrowed) that was fetched with a
- * delta asked for (asked != 0) or not turned out to be. Returns 0 with *out set, or -1
- * when the profile cannot be read (out then says DELTA_NONE).
+ * delta asked for (asked != 0) or not turned out to be. Only a delta asked for of a
+ * cumulative type is read (inflated); the others are judged by their type. Returns 0
+ * with *out set, or -1 when the profile cannot be read (out then says DELTA_NONE).
  */
 int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_t len,
 		  delta_verdict *out);
