@@ -20,7 +20,7 @@ KPROFEFE_TARGET_ARGS="--ignore-seconds" pod_add old --node node-a --namespace "$
 pod_add cumul --node node-a --namespace "$ns" --annotate $on --annotate profefe.com/delta=false \
 	--annotate profefe.com/service="cumul-$ns" --annotate profefe.com/profiles=block >/dev/null
 
-collector_start c node-a --cpu-seconds 2 --interval 5s --jitter 0s
+collector_start c node-a --cpu-seconds 2 --interval 6s --cpu-timeout-margin 3s --jitter 0s
 wait_for 120 count_at_least 3 "fresh-$ns" other "delta=true"
 wait_for 60 count_at_least 2 "fresh-$ns" block "delta=true"
 wait_for 60 count_at_least 2 "old-$ns" block
