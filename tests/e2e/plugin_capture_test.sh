@@ -58,8 +58,10 @@ done
 assert_eq 6 "$(find "$out" -type f | wc -l)" "files written"
 # The CPU profile really covered the pod's work.
 pprof_top "$(grep /profile-cpu- "$E2E_TMP/stdout")" | has_samples || fail "cpu profile has no samples"
-# It went through the API server's pod proxy, as the admin user.
-jq -e --arg ns $ns 'select(.objectRef.resource=="pods" and .objectRef.subresource=="proxy" and
+# It went through the API server's pod proxy, as the admin user. (jq -e over a
+# stream judges only the last line's result: jq 1.6 answers 4 when an
+# unrelated request, an apiserver lease update, came last. So: any(inputs).)
+jq -n -e --arg ns $ns 'any(inputs; .objectRef.resource=="pods" and .objectRef.subresource=="proxy" and
 	.objectRef.namespace==$ns and .objectRef.name=="web-a:6060")' "$KPROFEFE_AUDIT_LOG" >/dev/null ||
 	fail "no pods/proxy request for web-a in the audit log"
 
@@ -117,7 +119,7 @@ kubectl profefe capture far -n $other --direct --profiles heap,threadcreate --ou
 	fail "capture --direct exited non-zero"
 assert_eq 2 "$(wc -l <"$E2E_TMP/stdout")" "--direct paths"
 while read -r f; do pprof_top "$f" >/dev/null; done <"$E2E_TMP/stdout"
-jq -e --arg ns $other 'select(.objectRef.subresource=="proxy" and .objectRef.namespace==$ns)' \
+jq -n -e --arg ns $other 'any(inputs; .objectRef.subresource=="proxy" and .objectRef.namespace==$ns)' \
 	"$KPROFEFE_AUDIT_LOG" >/dev/null && fail "--direct went through the pod proxy"
 
 # On a terminal (script gives it one): the status line and the CPU countdown on
