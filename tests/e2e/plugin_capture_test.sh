@@ -115,11 +115,14 @@ assert_eq 2 "$rc" "exit status of names with -A"
 # --direct: from the pod IPs, which this host reaches.
 dir=$E2E_TMP/direct
 mkdir -p "$dir"
+direct_since=$(date -u +%Y-%m-%dT%H:%M:%S)
 kubectl profefe capture far -n $other --direct --profiles heap,threadcreate --output-dir "$dir" >"$E2E_TMP/stdout" ||
 	fail "capture --direct exited non-zero"
 assert_eq 2 "$(wc -l <"$E2E_TMP/stdout")" "--direct paths"
 while read -r f; do pprof_top "$f" >/dev/null; done <"$E2E_TMP/stdout"
-jq -n -e --arg ns $other 'any(inputs; .objectRef.subresource=="proxy" and .objectRef.namespace==$ns)' \
+# (Only requests since then: -A above captured far through the proxy.)
+jq -n -e --arg ns $other --arg since "$direct_since" 'any(inputs; .objectRef.subresource=="proxy" and
+	.objectRef.namespace==$ns and .requestReceivedTimestamp >= $since)' \
 	"$KPROFEFE_AUDIT_LOG" >/dev/null && fail "--direct went through the pod proxy"
 
 # On a terminal (script gives it one): the status line and the CPU countdown on
