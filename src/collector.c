@@ -76,11 +76,7 @@ void collector_register_metrics(void)
 			 "Pods skipped for an invalid profefe.com annotation.");
 	metrics_register("kprofefe_profiles_collected_total", "counter",
 			 "Profiles fetched and handed to the upload queue, by type.");
-	metrics_register("kprofefe_profiles_skipped_total", "counter",
-			 "Profiles fetched and not uploaded, by type and reason (empty: no samples).");
-	metrics_register("kprofefe_delta_ignored_total", "counter",
-			 "Delta profiles asked for and answered cumulative (a Go server that ignores "
-			 "?seconds=), stored as cumulative, by type.");
+	delta_register_metrics();
 	metrics_register("kprofefe_busy_retries_total", "counter",
 			 "Retries of a CPU profile or trace the pod was already taking for someone "
 			 "else, by type and result (ok, busy again, or another failure).");
@@ -167,36 +163,11 @@ static void report_round(struct ev_loop *ev, ev_timer *w, int revents)
 		c->round_done(c->round_targets, c->round_failures, c->round_arg);
 }
 
-/* The profile's labels: the pod's, and for heap, allocs, block and mutex whether it is a
- * delta. NULL when it is not to be uploaded: an empty delta (nothing happened in the
- * window) goes the way of every empty profile. Caller frees. */
-static char *profile_labels(target *t, const fetch_result *res)
-{
-	delta_verdict v;
-
-	if (delta_inspect(res->type, t->pod->delta, res->data, res->len, &v) != 0)
-		return xstrdup(t->pod->labels); /* fetch checked it; profefe will judge */
-	if (v.ignored) {
-		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(res->type),
-			    NULL);
-		if (!t->said_ignored)
-			log_event(LOG_WARN, "pod ignores ?seconds=: its delta profiles are stored "
-				  "as cumulative (delta=false); an older Go net/http/pprof?", "pod",
-				  t->key, "type", pprof_type_name(res->type), NULL);
-		t->said_ignored = 1;
-	}
-	if (v.kind == DELTA_DELTA && v.empty) {
-		metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(res->type),
-			    "reason", "empty", NULL);
-		return NULL;
-	}
-	return delta_labels(t->pod->labels, &v);
-}
-
 static void submit_profile(collector_t *c, target *tg, fetch_result *res)
 {
 	const pod_target *t = tg->pod;
-	char *labels = profile_labels(tg, res);
+	char *labels = delta_collected_labels(res->type, t->delta, res->data, res->len, tg->key,
+					      t->labels, &tg->said_ignored);
 	if (!labels)
 		return;
 	size_t len = 0;

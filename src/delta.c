@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kprofefe/log.h"
+#include "kprofefe/metrics.h"
 #include "kprofefe/profefe.h"
 #include "kprofefe/xalloc.h"
 
@@ -55,4 +57,36 @@ char *delta_labels(const char *labels, const delta_verdict *v)
 	char *all = xasprintf("%s%s%s", base, *base ? "," : "", extra);
 	free(extra);
 	return all;
+}
+
+void delta_register_metrics(void)
+{
+	metrics_register("kprofefe_profiles_skipped_total", "counter",
+			 "Profiles fetched and not uploaded, by type and reason (empty: no samples).");
+	metrics_register("kprofefe_delta_ignored_total", "counter",
+			 "Delta profiles asked for and answered cumulative (a Go server that ignores "
+			 "?seconds=), stored as cumulative, by type.");
+}
+
+char *delta_collected_labels(enum pprof_type t, int asked, const unsigned char *data,
+			     size_t len, const char *pod, const char *labels, int *said)
+{
+	delta_verdict v;
+
+	if (delta_inspect(t, asked, data, len, &v) != 0)
+		return xstrdup(labels ? labels : ""); /* fetch checked it; profefe will judge */
+	if (v.ignored) {
+		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(t), NULL);
+		if (!*said)
+			log_event(LOG_WARN, "pod ignores ?seconds=: its delta profiles are stored "
+				  "as cumulative (delta=false); an older Go net/http/pprof?", "pod",
+				  pod, "type", pprof_type_name(t), NULL);
+		*said = 1;
+	}
+	if (v.kind == DELTA_DELTA && v.empty) {
+		metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(t),
+			    "reason", "empty", NULL);
+		return NULL;
+	}
+	return delta_labels(labels, &v);
 }

@@ -44,4 +44,20 @@ int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_
  * encoded; a copy of labels for DELTA_NONE. The caller frees. */
 char *delta_labels(const char *labels, const delta_verdict *v);
 
+/* ---- the collector's use ------------------------------------------------------------ */
+
+/* Declares kprofefe_profiles_skipped_total and kprofefe_delta_ignored_total. */
+void delta_register_metrics(void);
+
+/*
+ * The labels to store a fetched profile with: labels (the pod's, encoded) plus its
+ * delta labels. NULL when it is not to be stored: an empty delta (nothing happened in
+ * the window), counted in kprofefe_profiles_skipped_total{type,reason="empty"} as every
+ * empty profile. A delta answered cumulative is counted in
+ * kprofefe_delta_ignored_total{type} and logged once for pod ("ns/name"): *said is
+ * the pod's flag for that, set here. Borrowed arguments; the caller frees the result.
+ */
+char *delta_collected_labels(enum pprof_type t, int asked, const unsigned char *data,
+			     size_t len, const char *pod, const char *labels, int *said);
+
 #endif
