@@ -74,9 +74,11 @@ log_field() {
 	grep -m1 "msg=\"$2\"\|msg=$2 " "$1" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"
 }
 
-collect_once() { # LOG SPOOL: one --once round
+collect_once() { # LOG SPOOL [FLAGS...]: one --once round
+	local log=$1 spool=$2
+	shift 2
 	"$bin" --once --node-name bench --profefe-hostport "$PROFEFE_URL" --metrics-addr "" \
-		--cpu-seconds "$cpu_seconds" --spool-dir "$2" >"$1" 2>&1 || true
+		--cpu-seconds "$cpu_seconds" --spool-dir "$spool" "$@" >"$log" 2>&1 || true
 }
 
 say "baseline: --once on a node with no pods"
@@ -95,6 +97,13 @@ fetched=$(grep -c '' < <(curl -fsS -G "$PROFEFE_URL/api/0/profiles" --data-urlen
 	--data-urlencode to=2100-01-01T00:00:00 | jq -c '.body[]'))
 failures=$(sed -n 's/.*msg="round finished".* fetch_failures=\([0-9]*\).*/\1/p' "$work/round.log")
 profiles=$((pods * 6 - failures))
+
+# The same round without delta profiles (block and mutex answered at once): the
+# baseline of what the deltas cost.
+say "round without deltas: --once --delta=false"
+collect_once "$work/round-cumulative.log" "$work/spool-cumulative" --delta=false
+cum_round_ms=$(($(log_ms "$work/round-cumulative.log" "round finished") - $(log_ms "$work/round-cumulative.log" "pods listed")))
+cum_rss_kb=$(log_field "$work/round-cumulative.log" stopped peak_rss_kib)
 
 say "spooling cost: 500 durable writes of 16 KiB on this disk"
 read -r spool_put_ms spool_take_ms < <(build-release/bench_spool "$work/bench-spool" 500 16384 |
@@ -120,9 +129,11 @@ kill "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
 awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" -v base_rss="$base_rss_kb" \
 	-v cpu_used="$cpu_used" -v put_ms="$spool_put_ms" -v take_ms="$spool_take_ms" -v profiles="$profiles" -v failures="$failures" \
-	-v heap="$fetched" -v spooled="$spooled" -v sbytes="$spool_bytes" -v drain_ms="$drain_ms" -v wall_ms="$wall_ms" 'BEGIN {
+	-v heap="$fetched" -v spooled="$spooled" -v sbytes="$spool_bytes" -v drain_ms="$drain_ms" -v wall_ms="$wall_ms" \
+	-v cum_round_ms="$cum_round_ms" -v cum_rss="$cum_rss_kb" 'BEGIN {
 	printf "pods                      %d (heap profiles in profefe: %d, fetch failures: %d)\n", pods, heap, failures
 	printf "round wall time           %.2f s = %.3f x the floor of %d s (target <= 1.10)\n", round_ms / 1000, round_ms / 1000 / cpu, cpu
+	printf "  without deltas          %.2f s = %.3f x the floor; with deltas %.3f x this, peak RSS %.2f x its %.1f MiB\n", cum_round_ms / 1000, cum_round_ms / 1000 / cpu, round_ms / cum_round_ms, rss / cum_rss, cum_rss / 1024
 	printf "whole --once run          %.2f s (list, round, final flush)\n", wall_ms / 1000
 	printf "peak RSS                  %.1f MiB (target < 16) = %.2f x the %.1f MiB of a collector with no pods\n", rss / 1024, rss / base_rss, base_rss / 1024
 	printf "CPU time per profile      %.2f ms (%.2f s user+sys for %d profiles)\n", cpu_used * 1000 / profiles, cpu_used, profiles

@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "kprofefe/buf.h"
+#include "kprofefe/delta.h"
 #include "kprofefe/fetch.h"
 #include "kprofefe/progress.h"
 #include "kprofefe/xalloc.h"
@@ -25,6 +26,11 @@ struct item {
 	fetch *fetch;
 	profefe_request *upload;
 	unsigned char *data; /* held while the upload runs */
+	char *labels;        /* the upload's: the pod's and whether it is a delta */
+	char *where;         /* its file path or profefe URL once captured */
+	ev_timer retry;      /* the profiler was busy: the next try */
+	double first_try;    /* ev time of the first try */
+	int busy;            /* the profiler was busy at least once */
 };
 
 /* One GET of a named pod, or the one LIST. */
@@ -44,7 +50,7 @@ struct capture_run {
 	pod_target **targets;
 	size_t n_targets;
 	struct item *items;
-	size_t n_items, items_pending, timed_pending;
+	size_t n_items, items_pending, timed_pending, busy_pending;
 	progress_t *progress;
 	capture_summary sum;
 	ev_timer finish;
@@ -157,6 +163,7 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 			      *pod->phase ? pod->phase : "unknown");
 
 	pod_defaults_init(&d);
+	d.delta = 0; /* a capture is looked at alone: totals since the start, as pprof shows */
 	if (opt->default_port > 0)
 		d.port = opt->default_port;
 	d.cpu_seconds = opt->cpu_seconds > 0 ? opt->cpu_seconds : CAPTURE_DEFAULT_CPU_SECONDS;
@@ -177,6 +184,8 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 		(*out)->types = opt->types;
 	if (opt->cpu_seconds > 0)
 		(*out)->cpu_seconds = opt->cpu_seconds;
+	if (opt->delta)
+		(*out)->delta = 1;
 	return CAPTURE_TAKE;
 }
 
@@ -253,7 +262,10 @@ static void run_free(capture_run *run)
 		struct item *it = &run->items[i];
 		fetch_cancel(it->fetch);
 		profefe_cancel(it->upload);
+		ev_timer_stop(loop_ev(run->loop), &it->retry);
 		free(it->data);
+		free(it->labels);
+		free(it->where);
 	}
 	free(run->items);
 	for (size_t i = 0; i < run->n_targets; i++)
@@ -262,6 +274,48 @@ static void run_free(capture_run *run)
 	ev_timer_stop(loop_ev(run->loop), &run->finish);
 	progress_free(run->progress);
 	free(run);
+}
+
+/* The command a person would type next: the first CPU profile, else the first one. */
+static void print_next_command(const capture_run *run)
+{
+	const struct item *first = NULL;
+
+	for (size_t i = 0; i < run->n_items; i++) {
+		const struct item *it = &run->items[i];
+		if (!it->where || (first && first->type == PPROF_CPU))
+			continue;
+		if (!first || it->type == PPROF_CPU)
+			first = it;
+	}
+	if (!first)
+		return;
+	if (first->type == PPROF_TRACE)
+		fprintf(run->opt.err, "go tool trace %s\n", first->where);
+	else if (run->opt.profefe)
+		fprintf(run->opt.err, "go tool pprof '%s'\n", first->where);
+	else
+		fprintf(run->opt.err, "go tool pprof %s\n", first->where);
+}
+
+/* Every profile's path or URL, grouped by pod (the items are in pod order), then one
+ * summary line and the next command on err. */
+static void print_results(const capture_run *run)
+{
+	const capture_summary *s = &run->sum;
+
+	for (size_t i = 0; i < run->n_items; i++)
+		if (run->items[i].where)
+			fprintf(run->opt.out, "%s\n", run->items[i].where);
+	fflush(run->opt.out);
+	if (s->pods == 0 && s->profiles == 0)
+		return;
+	fprintf(run->opt.err, "%d profile%s %s, %d pod%s, %d failure%s, %s %s\n", s->profiles,
+		s->profiles == 1 ? "" : "s", run->opt.profefe ? "pushed" : "written", s->pods,
+		s->pods == 1 ? "" : "s", s->failures, s->failures == 1 ? "" : "s",
+		run->opt.profefe ? "to profefe" : "in",
+		run->opt.profefe ? profefe_client_base_url(run->opt.profefe) : run->opt.output_dir);
+	print_next_command(run);
 }
 
 static void on_finish(struct ev_loop *ev, ev_timer *w, int revents)
@@ -274,6 +328,7 @@ static void on_finish(struct ev_loop *ev, ev_timer *w, int revents)
 	/* The status line goes before the caller prints anything of its own. */
 	progress_free(run->progress);
 	run->progress = NULL;
+	print_results(run);
 	run->done(&sum, run->arg);
 	run_free(run);
 }
@@ -307,7 +362,7 @@ static void item_ok(struct item *it, const char *where)
 
 	run->sum.profiles++;
 	progress_step(run->progress, 1);
-	report(run, run->opt.out, "%s", where);
+	it->where = xstrdup(where);
 	if (run->opt.progress_items && progress_enabled(run->progress))
 		report(run, run->opt.progress, "  done %s %s", it->target->key,
 		       pprof_type_name(it->type));
@@ -335,6 +390,8 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 	it->upload = NULL;
 	free(it->data);
 	it->data = NULL;
+	free(it->labels);
+	it->labels = NULL;
 	if (res->outcome != PROFEFE_OK) {
 		char *why = xasprintf("upload to profefe %s failed: %s",
 				      profefe_client_base_url(run->opt.profefe),
@@ -387,6 +444,76 @@ static char *fetch_failure(const capture_run *run, const struct item *it,
 	return xstrdup(msg);
 }
 
+/* The pod's labels plus delta=true/false, as the collector labels them. Caller frees. */
+static char *upload_labels(const struct item *it, const fetch_result *res)
+{
+	delta_verdict v;
+
+	if (delta_inspect(it->type, it->target->delta, res->data, res->len, &v) != 0)
+		return xstrdup(it->target->labels);
+	if (v.ignored)
+		report(it->run, it->run->opt.err, "warning: pod %s: the %s profile is cumulative: "
+		       "the pod ignores ?seconds= (a Go older than 1.16?)", it->target->key,
+		       pprof_type_name(it->type));
+	return delta_labels(it->target->labels, &v);
+}
+
+static void item_start(struct item *it);
+
+static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	item_start(w->data);
+}
+
+/* The status line while some profiler is busy. */
+static void set_label(capture_run *run)
+{
+	char label[128];
+
+	snprintf(label, sizeof(label), "capturing %zu pod%s%s", run->n_targets,
+		 run->n_targets == 1 ? "" : "s",
+		 run->busy_pending ? ", waiting: CPU profiler busy (someone else is profiling)" : "");
+	progress_set_label(run->progress, label);
+}
+
+/*
+ * A busy CPU profiler or tracer (the collector, or another capture, is taking one):
+ * tries again in a second, for at most --request-timeout in all, and says so on the
+ * status line. Returns 1 when a retry is scheduled.
+ */
+static int busy_wait(struct item *it, const fetch_result *res)
+{
+	capture_run *run = it->run;
+	double now = ev_now(loop_ev(run->loop));
+	int busy = !res->ok && res->reason && strcmp(res->reason, "busy") == 0;
+
+	if (it->busy && !busy) {
+		it->busy = 0;
+		run->busy_pending--;
+		set_label(run);
+	}
+	if (!busy || now + CAPTURE_BUSY_RETRY_S - it->first_try > (double)run->opt.timeout_ms / 1000.0)
+		return 0;
+	if (!it->busy) {
+		it->busy = 1;
+		run->busy_pending++;
+		run->sum.busy_waits++;
+		set_label(run);
+		if (progress_enabled(run->progress))
+			report(run, run->opt.progress, "  waiting: pod %s: its %s is busy (someone "
+			       "else is profiling it, e.g. the kprofefe collector); retrying until "
+			       "it is free, for up to %lds", it->target->key,
+			       it->type == PPROF_TRACE ? "tracer" : "CPU profiler",
+			       run->opt.timeout_ms / 1000);
+	}
+	ev_timer_init(&it->retry, on_retry, CAPTURE_BUSY_RETRY_S, 0.);
+	it->retry.data = it;
+	ev_timer_start(loop_ev(run->loop), &it->retry);
+	return 1;
+}
+
 static void on_fetched(fetch_result *res, void *arg)
 {
 	struct item *it = arg;
@@ -394,6 +521,8 @@ static void on_fetched(fetch_result *res, void *arg)
 	char err[1024];
 
 	it->fetch = NULL;
+	if (busy_wait(it, res))
+		return;
 	if (!res->ok) {
 		char *why = fetch_failure(run, it, res);
 		item_failed(it, why);
@@ -402,9 +531,10 @@ static void on_fetched(fetch_result *res, void *arg)
 	}
 	if (run->opt.profefe) {
 		size_t len;
+		it->labels = upload_labels(it, res);
 		it->data = fetch_result_take(res, &len);
 		it->upload = profefe_upload(run->opt.profefe, it->target->service,
-					    pprof_profefe_type(it->type), it->target->labels,
+					    pprof_profefe_type(it->type), it->labels,
 					    it->data, len, on_uploaded, it);
 		return;
 	}
@@ -430,6 +560,9 @@ static void item_start(struct item *it)
 
 	memset(&fo, 0, sizeof(fo));
 	fo.cpu_seconds = t->cpu_seconds;
+	fo.delta = t->delta;
+	if (it->busy)
+		progress_countdown(run->progress, "CPU profile", t->cpu_seconds);
 	fo.connect_timeout_ms = timeout < FETCH_DEFAULT_CONNECT_TIMEOUT_MS
 					? timeout : FETCH_DEFAULT_CONNECT_TIMEOUT_MS;
 	fo.margin_ms = timeout;
@@ -464,15 +597,23 @@ static int count_types(unsigned mask)
 	return n;
 }
 
+static int by_key(const void *a, const void *b)
+{
+	const pod_target *const *x = a, *const *y = b;
+	return strcmp((*x)->key, (*y)->key);
+}
+
 static void start_items(capture_run *run)
 {
 	size_t n = 0;
 	int longest = 0, cpu = 0;
-	char label[64];
 
 	for (size_t i = 0; i < run->n_targets; i++)
 		n += (size_t)count_types(run->targets[i]->types);
 	run->sum.pods = (int)run->n_targets;
+	/* The results are printed pod by pod, in this order. */
+	if (run->n_targets > 1)
+		qsort(run->targets, run->n_targets, sizeof(*run->targets), by_key);
 	if (n == 0) {
 		schedule_finish(run);
 		return;
@@ -486,6 +627,7 @@ static void start_items(capture_run *run)
 			it->run = run;
 			it->target = run->targets[i];
 			it->type = (enum pprof_type)t;
+			it->first_try = ev_now(loop_ev(run->loop));
 			if (is_timed(it->type)) {
 				run->timed_pending++;
 				cpu |= it->type == PPROF_CPU;
@@ -495,9 +637,7 @@ static void start_items(capture_run *run)
 		}
 	}
 	run->items_pending = run->n_items;
-	snprintf(label, sizeof(label), "capturing %zu pod%s", run->n_targets,
-		 run->n_targets == 1 ? "" : "s");
-	progress_set_label(run->progress, label);
+	set_label(run);
 	progress_set_total(run->progress, (int)run->n_items);
 	if (longest > 0)
 		progress_countdown(run->progress, cpu ? "CPU profile" : "trace", longest);
@@ -652,6 +792,30 @@ static void start_lookups(capture_run *run)
 
 /* ---- starting ------------------------------------------------------------------------------- */
 
+/* mkdir -p dir (mode 0755 less the umask). Returns 0, or -1 with a message. */
+static int make_dirs(const char *dir, char *err, size_t errlen)
+{
+	char *path = xstrdup(dir);
+	int rc = 0;
+
+	for (char *p = path + 1; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "output directory %s: cannot create %s: %s", dir, path,
+				 strerror(errno));
+			rc = -1;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(path);
+	return rc;
+}
+
 static int check_options(const capture_options *opt, char *err, size_t errlen)
 {
 	const char *dir = opt->output_dir && *opt->output_dir ? opt->output_dir
@@ -677,6 +841,11 @@ static int check_options(const capture_options *opt, char *err, size_t errlen)
 	}
 	if (opt->profefe)
 		return 0;
+	if (stat(dir, &st) != 0 && errno == ENOENT) {
+		if (make_dirs(dir, err, errlen) != 0)
+			return -1;
+		fprintf(opt->err ? opt->err : stderr, "created output directory %s\n", dir);
+	}
 	if (stat(dir, &st) != 0) {
 		snprintf(err, errlen, "output directory %s: %s", dir, strerror(errno));
 		return -1;

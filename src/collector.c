@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kprofefe/delta.h"
 #include "kprofefe/fetch.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
@@ -21,6 +22,8 @@ typedef struct job {
 	struct job *next_wait; /* in the collector's waiting list */
 	struct job *prev_wait;
 	int waiting;
+	ev_timer retry;        /* a busy CPU profiler: the one retry of the round */
+	int retried;           /* this round's retry was made */
 } job;
 
 /* A pod being scraped, or one whose annotations are invalid (kept to log it once). */
@@ -32,6 +35,8 @@ struct target {
 	ev_timer timer;
 	job jobs[PPROF_TYPE_COUNT];
 	int pending;          /* jobs of the current round not finished */
+	int said_ignored;     /* logged that the pod ignores ?seconds= */
+	double round_start;   /* ev time the current round began */
 	target *next;
 };
 
@@ -81,6 +86,10 @@ void collector_register_metrics(void)
 			 "Profiles fetched and handed to the upload queue, by type.");
 	metrics_register("kprofefe_fetch_budget_waits_total", "counter",
 			 "Times a fetch waited to start because the memory budget was full.");
+	delta_register_metrics();
+	metrics_register("kprofefe_busy_retries_total", "counter",
+			 "Retries of a CPU profile or trace the pod was already taking for someone "
+			 "else, by type and result (ok, busy again, or another failure).");
 	fetch_register_metrics();
 }
 
@@ -98,7 +107,8 @@ static void set_targets_gauge(collector_t *c)
 
 static wait_list *list_of(collector_t *c, const job *j)
 {
-	int is_long = j->type == PPROF_CPU || j->type == PPROF_TRACE;
+	int is_long = j->type == PPROF_CPU || j->type == PPROF_TRACE ||
+		      (j->owner->pod->delta && pprof_type_is_cumulative(j->type));
 	return &c->waiting[is_long ? WAIT_LONG : WAIT_SHORT];
 }
 
@@ -163,8 +173,13 @@ static void report_round(struct ev_loop *ev, ev_timer *w, int revents)
 		c->round_done(c->round_targets, c->round_failures, c->round_arg);
 }
 
-static void submit_profile(collector_t *c, const pod_target *t, fetch_result *res)
+static void submit_profile(collector_t *c, target *tg, fetch_result *res)
 {
+	const pod_target *t = tg->pod;
+	char *labels = delta_collected_labels(res->type, t->delta, res->data, res->len, tg->key,
+					      t->labels, &tg->said_ignored);
+	if (!labels)
+		return;
 	size_t len = 0;
 	unsigned char *data = fetch_result_take(res, &len);
 	struct timespec now;
@@ -172,11 +187,57 @@ static void submit_profile(collector_t *c, const pod_target *t, fetch_result *re
 	batch_profile p = {
 		.service = t->service,
 		.type = pprof_profefe_type(res->type),
-		.labels = t->labels,
+		.labels = labels,
 		.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
 	};
 	metrics_add("kprofefe_profiles_collected_total", 1, "type", pprof_type_name(res->type), NULL);
 	batch_submit(c->batch, &p, data, len);
+	free(labels);
+}
+
+static void count_retry(const job *j, const fetch_result *res)
+{
+	const char *result = res->ok ? "ok" : res->reason && !strcmp(res->reason, "busy")
+						  ? "busy" : "failed";
+	metrics_add("kprofefe_busy_retries_total", 1, "type", pprof_type_name(j->type), "result",
+		    result, NULL);
+}
+
+static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	job *j = w->data;
+	wait_push(j->owner->c, j);
+	start_waiting_jobs(j->owner->c);
+}
+
+/*
+ * Someone else (kubectl profefe capture, another profiler) holds the pod's CPU profiler
+ * or tracer: instead of losing the interval, the job waits and tries once more, late
+ * enough for the other profile to have ended (one window) and early enough to end
+ * before the next round. Returns 1 when the retry is scheduled.
+ */
+static int retry_busy_later(job *j, const fetch_result *res)
+{
+	target *t = j->owner;
+	collector_t *c = t->c;
+	double window = t->pod->cpu_seconds;
+	double margin = (double)c->opt->cpu_margin_ms / 1000.0;
+
+	if (res->ok || j->retried || !res->reason || strcmp(res->reason, "busy") != 0)
+		return 0;
+	double elapsed = ev_now(loop_ev(c->loop)) - t->round_start;
+	double left = c->opt->interval_s - elapsed - window - margin;
+	if (!c->opt->once && left < window)
+		return 0; /* a retry would overlap the next round */
+	j->retried = 1;
+	log_event(LOG_INFO, "profiler busy (someone else is profiling the pod): retrying once",
+		  "pod", t->key, "type", pprof_type_name(j->type), NULL);
+	ev_timer_init(&j->retry, on_retry, window, 0.);
+	j->retry.data = j;
+	ev_timer_start(loop_ev(c->loop), &j->retry);
+	return 1;
 }
 
 static void on_fetched(fetch_result *res, void *arg)
@@ -187,9 +248,15 @@ static void on_fetched(fetch_result *res, void *arg)
 	j->req = NULL;
 	c->in_flight--;
 	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
+	if (j->retried)
+		count_retry(j, res);
+	if (retry_busy_later(j, res)) {
+		start_waiting_jobs(c);
+		return;
+	}
 	t->pending--;
 	if (res->ok) {
-		submit_profile(c, t->pod, res);
+		submit_profile(c, t, res);
 	} else {
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
@@ -206,6 +273,7 @@ static void start_job(collector_t *c, job *j)
 	const collector_options *o = c->opt;
 	fetch_options fo = {
 		.cpu_seconds = j->owner->pod->cpu_seconds,
+		.delta = j->owner->pod->delta,
 		.connect_timeout_ms = o->connect_timeout_ms,
 		.margin_ms = o->cpu_margin_ms,
 		.plain_timeout_ms = o->timeout_ms,
@@ -253,12 +321,14 @@ static void start_round(target *t)
 			  t->key, NULL);
 		return;
 	}
+	t->round_start = ev_now(loop_ev(c->loop));
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
 		if (!(t->pod->types & PPROF_BIT(type)))
 			continue;
 		job *j = &t->jobs[type];
 		j->owner = t;
 		j->type = (enum pprof_type)type;
+		j->retried = 0;
 		t->pending++;
 		if (c->opt->once)
 			c->round_pending++;
@@ -281,6 +351,11 @@ static void cancel_jobs(target *t)
 	collector_t *c = t->c;
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
 		job *j = &t->jobs[type];
+		if (j->retried && ev_is_active(&j->retry)) {
+			ev_timer_stop(loop_ev(c->loop), &j->retry);
+			t->pending--;
+			round_job_finished(c, 1);
+		}
 		if (j->waiting) {
 			wait_unlink(c, j);
 			t->pending--;

@@ -207,9 +207,9 @@ static void on_http_done(const http_response *resp, void *arg)
 	free(f);
 }
 
-static char *profile_url(const char *base, enum pprof_type t, int seconds)
+static char *profile_url(const char *base, enum pprof_type t, int seconds, int delta)
 {
-	char *endpoint = pprof_endpoint(t, seconds);
+	char *endpoint = delta ? pprof_delta_endpoint(t, seconds) : pprof_endpoint(t, seconds);
 	size_t len = strlen(base);
 	char *url = xasprintf("%s%s%s", base, len > 0 && base[len - 1] == '/' ? "" : "/",
 			      endpoint);
@@ -231,7 +231,7 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 	seconds = opt->cpu_seconds > 0 ? opt->cpu_seconds : FETCH_DEFAULT_CPU_SECONDS;
 	f = xcalloc(1, sizeof(*f));
 	f->type = t;
-	f->url = profile_url(base_url, t, seconds);
+	f->url = profile_url(base_url, t, seconds, opt->delta);
 	f->max_inflated = opt->max_inflated_bytes > 0 ? opt->max_inflated_bytes
 						      : FETCH_DEFAULT_MAX_INFLATED_BYTES;
 	f->budget = opt->budget;
@@ -241,7 +241,7 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 	memset(&ho, 0, sizeof(ho));
 	ho.connect_timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
 							    : FETCH_DEFAULT_CONNECT_TIMEOUT_MS;
-	if (t == PPROF_CPU || t == PPROF_TRACE)
+	if (t == PPROF_CPU || t == PPROF_TRACE || (opt->delta && pprof_type_is_cumulative(t)))
 		ho.timeout_ms = seconds * 1000L +
 				(opt->margin_ms > 0 ? opt->margin_ms : FETCH_DEFAULT_MARGIN_MS);
 	else

@@ -216,7 +216,11 @@ int flags_parse(const flag_spec *specs, size_t nspecs, int argc, char **argv,
 
 void flags_usage(FILE *out, const char *usage, const flag_spec *specs, size_t nspecs)
 {
-	fprintf(out, "%s\n\nFlags (environment variable in brackets):\n", usage);
+	int any_env = 0;
+	for (size_t i = 0; i < nspecs; i++)
+		any_env |= specs[i].env != NULL;
+	/* Only say so where there are variables: the plugin's flags have none. */
+	fprintf(out, "%s\n\nFlags%s:\n", usage, any_env ? " (environment variable in brackets)" : "");
 	for (size_t i = 0; i < nspecs; i++) {
 		const flag_spec *s = &specs[i];
 		char names[64];

@@ -29,7 +29,7 @@ struct settings {
 	long max_queue;
 	double spool_drain_rate;
 	size_t max_profile_bytes, max_inflated_bytes, memory_budget, spool_max_bytes;
-	int once, version;
+	int once, version, delta;
 };
 
 static struct settings s;
@@ -48,6 +48,9 @@ static const flag_spec specs[] = {
 	 "profile types to collect (also allocs, trace); profefe.com/profiles overrides"},
 	{"cpu-seconds", 0, "KPROFEFE_CPU_SECONDS", FLAG_INT, &s.cpu_seconds, "10",
 	 "duration of CPU profiles and traces, seconds"},
+	{"delta", 0, "KPROFEFE_DELTA", FLAG_BOOL, &s.delta, "true",
+	 "allocs, block and mutex as deltas over --cpu-seconds (labelled delta=true), not "
+	 "totals since the pod started (delta=false); profefe.com/delta overrides"},
 	{"interval", 0, "KPROFEFE_INTERVAL", FLAG_DURATION, &s.interval, "60s",
 	 "how often each pod is scraped"},
 	{"jitter", 0, "KPROFEFE_JITTER", FLAG_DURATION, &s.jitter, "10s",
@@ -57,7 +60,8 @@ static const flag_spec specs[] = {
 	{"default-path", 0, "KPROFEFE_DEFAULT_PATH", FLAG_STRING, &s.default_path,
 	 "/debug/pprof", "pprof path when profefe.com/path is not set"},
 	{"max-concurrency", 0, "KPROFEFE_MAX_CONCURRENCY", FLAG_INT, &s.max_concurrency, "1024",
-	 "profile fetches in flight at most (CPU profiles first; --memory-budget also bounds them)"},
+	 "profile fetches in flight at most (CPU profiles and deltas first; --memory-budget "
+	 "also bounds them)"},
 	{"memory-budget", 0, "KPROFEFE_MEMORY_BUDGET", FLAG_BYTES, &s.memory_budget, "16Mi",
 	 "profile data held at once: bodies being fetched and the upload queue"},
 	{"connect-timeout", 0, "KPROFEFE_CONNECT_TIMEOUT", FLAG_DURATION, &s.connect_timeout,
@@ -196,6 +200,7 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 	o->defaults.port = (int)s.default_port;
 	o->defaults.path = s.default_path;
 	o->defaults.cpu_seconds = (int)s.cpu_seconds;
+	o->defaults.delta = s.delta;
 	/* A CPU profile must end before the pod's next scrape starts. */
 	int fit = (int)(s.interval - s.cpu_margin);
 	if (fit < o->defaults.max_cpu_seconds)

@@ -29,6 +29,7 @@ static const char usage_main[] =
 	"  get services          the services profefe knows\n"
 	"  get profiles          profiles of a service stored in profefe\n"
 	"  get profile-types     the profile types profefe stores\n"
+	"  merge                 one pprof file merged by profefe from a service's profiles\n"
 	"  load FILE...          upload local pprof files to profefe\n"
 	"  version               print the version\n"
 	"\n"
@@ -102,7 +103,7 @@ static int new_profefe(struct app *app, const char *url, double timeout_s)
 
 static struct {
 	const char *kubeconfig, *context, *ns, *selector, *profiles, *output_dir, *profefe;
-	int all_namespaces, direct;
+	int all_namespaces, direct, delta;
 	long cpu_seconds;
 	double timeout;
 } cap;
@@ -120,8 +121,12 @@ static const flag_spec capture_specs[] = {
 	{"cpu-seconds", 0, NULL, FLAG_INT, &cap.cpu_seconds, NULL,
 	 "duration of CPU profiles and traces (default: the pod's profefe.com/cpu-seconds, "
 	 "else 30)"},
+	{"delta", 0, NULL, FLAG_BOOL, &cap.delta, NULL,
+	 "allocs, block and mutex as deltas over --cpu-seconds, taken beside the CPU profile "
+	 "(default: the pod's profefe.com/delta, else totals since the pod started)"},
 	{"request-timeout", 0, NULL, FLAG_DURATION, &cap.timeout, "30s",
-	 "timeout of each request; a CPU profile may take --cpu-seconds plus this"},
+	 "timeout of each request; a CPU profile may take --cpu-seconds plus this, and "
+	 "waits up to this long for a CPU profiler someone else is using"},
 	{"direct", 0, NULL, FLAG_BOOL, &cap.direct, NULL,
 	 "fetch from the pod IPs (inside the cluster network) instead of through the API "
 	 "server's pod proxy"},
@@ -139,8 +144,9 @@ static const char usage_capture[] =
 	"\n"
 	"Captures the profiles of every named pod, or of every pod matching the selector,\n"
 	"that is Running and annotated profefe.com/enable: \"true\", all at once. Each is\n"
-	"written as profile-<type>-<pod>-<unix seconds>.pb.gz in --output-dir (its path\n"
-	"printed), or pushed to profefe with --profefe-hostport (its URL printed).\n"
+	"written as profile-<type>-<pod>-<unix seconds>.pb.gz in --output-dir (created if\n"
+	"missing), or pushed to profefe with --profefe-hostport. The paths (or URLs) go to\n"
+	"stdout grouped by pod; a summary and the `go tool pprof` command to stderr.\n"
 	"Exits 1 unless every profile was captured.";
 
 static void on_captured(const capture_summary *s, void *arg)
@@ -188,6 +194,7 @@ static int cmd_capture(int argc, char **argv)
 	o.selector = cap.selector;
 	o.types = types;
 	o.cpu_seconds = (int)cap.cpu_seconds;
+	o.delta = cap.delta;
 	o.direct = cap.direct;
 	o.timeout_ms = (long)(cap.timeout * 1000);
 	o.output_dir = cap.output_dir;
@@ -395,6 +402,81 @@ static int cmd_get(int argc, char **argv)
 	return 2;
 }
 
+/* ---- merge ---------------------------------------------------------------------------------- */
+
+static struct {
+	const char *output;
+} mrg;
+
+static const flag_spec merge_specs[] = {
+	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service (required)"},
+	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
+	 "the type (required): cpu, heap, block, mutex, goroutine, threadcreate, other "
+	 "(allocs is stored as other)"},
+	{"from", 0, NULL, FLAG_STRING, &get.from, "1h",
+	 "oldest: a duration before now (1h, 30m) or an RFC 3339 time"},
+	{"to", 0, NULL, FLAG_STRING, &get.to, "0m",
+	 "newest: a duration before now or an RFC 3339 time"},
+	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
+	 "only profiles with these labels: k=v,k2=v2 (delta=true: the deltas alone)"},
+	{"output", 'o', NULL, FLAG_STRING, &mrg.output, NULL,
+	 "the file to write (default: profile-<type>-<service>-merged-<unix seconds>.pb.gz "
+	 "in the current directory)"},
+	PROFEFE_FLAG,
+	TIMEOUT_FLAG,
+};
+
+static void on_merged(int status, size_t n, void *arg)
+{
+	struct app *app = arg;
+
+	(void)n;
+	app->status = status;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+	char *pos[1];
+	int npos = 0, rc;
+	struct app app;
+	query_profiles_options q;
+	char *labels = NULL;
+
+	if (argc > 1 && argv[1][0] != '-')
+		return usage_error("merge takes no arguments (name the service with --service)");
+	rc = parse(merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]),
+		   "Usage: kubectl profefe merge --service S --profile-type T [--from 1h] "
+		   "[--to 0m] [--labels k=v,...] [-o FILE] [flags]\n\n"
+		   "Merges the stored profiles of a service and type in a time range into one\n"
+		   "pprof file (profefe does the merge), which `go tool pprof` reads, and says\n"
+		   "how many profiles went into it. Labels are matched here, not by profefe.",
+		   argc, argv, pos, &npos);
+	if (rc < 0 && (!get.type || !*get.type))
+		rc = usage_error("--profile-type is required (see get profile-types)");
+	if (rc < 0 && !strcmp(get.type, "allocs"))
+		get.type = "other";
+	if (rc < 0 && !strcmp(get.type, "trace"))
+		rc = usage_error("--profile-type trace: traces cannot be merged");
+	if (rc < 0)
+		rc = profiles_query(&q, &labels);
+	if (rc >= 0) {
+		free(labels);
+		return rc;
+	}
+	app_init(&app);
+	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
+		query_merge_options o = {.service = q.service, .type = q.type, .from = q.from,
+					 .to = q.to, .labels = labels, .output = mrg.output,
+					 .timeout_ms = (long)(get.timeout * 1000)};
+		query_merge(app.loop, app.profefe, &o, on_merged, &app);
+		ev_run(app.ev, 0);
+		rc = app.status;
+	}
+	app_free(&app);
+	free(labels);
+	return rc;
+}
+
 /* ---- load ----------------------------------------------------------------------------------- */
 
 static const flag_spec load_specs[] = {
@@ -482,6 +564,8 @@ int main(int argc, char **argv)
 		return cmd_get(argc - 1, argv + 1);
 	if (!strcmp(cmd, "load"))
 		return cmd_load(argc - 1, argv + 1);
+	if (!strcmp(cmd, "merge"))
+		return cmd_merge(argc - 1, argv + 1);
 	fprintf(stderr, "error: unknown command \"%s\"\n\n%s\n", cmd, usage_main);
 	return 2;
 }

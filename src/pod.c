@@ -18,6 +18,7 @@ void pod_defaults_init(pod_defaults *d)
 	d->cpu_seconds = 10;
 	d->min_cpu_seconds = 1;
 	d->max_cpu_seconds = 300;
+	d->delta = 1;
 }
 
 /* ---- validators ------------------------------------------------------------------------ */
@@ -230,6 +231,14 @@ static int read_annotations(const kube_pod *pod, const pod_defaults *d, pod_targ
 		}
 		t->cpu_seconds = (int)secs;
 	}
+
+	t->delta = d->delta;
+	v = kube_pod_annotation(pod, POD_ANN_DELTA);
+	if (v && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+		return bad_annotation(pod, POD_ANN_DELTA, v, "not \"true\" or \"false\"", err,
+				      errlen);
+	if (v)
+		t->delta = strcmp(v, "true") == 0;
 	return 0;
 }
 
@@ -321,6 +330,7 @@ int pod_target_equal(const pod_target *a, const pod_target *b)
 	return str_eq(a->key, b->key) && str_eq(a->uid, b->uid) && str_eq(a->node, b->node) &&
 	       str_eq(a->ip, b->ip) && a->port == b->port && str_eq(a->path, b->path) &&
 	       str_eq(a->service, b->service) && a->types == b->types &&
-	       a->cpu_seconds == b->cpu_seconds && str_eq(a->labels, b->labels) &&
+	       a->cpu_seconds == b->cpu_seconds && a->delta == b->delta &&
+	       str_eq(a->labels, b->labels) &&
 	       str_eq(a->base_url, b->base_url);
 }

@@ -127,6 +127,18 @@ typedef struct pb {
 	const unsigned char *end;
 } pb;
 
+int pprof_type_is_cumulative(enum pprof_type t)
+{
+	return t == PPROF_ALLOCS || t == PPROF_BLOCK || t == PPROF_MUTEX;
+}
+
+char *pprof_delta_endpoint(enum pprof_type t, int seconds)
+{
+	if (!pprof_type_is_cumulative(t))
+		return pprof_endpoint(t, seconds);
+	return xasprintf("%s?seconds=%d", pprof_type_name(t), seconds < 1 ? 1 : seconds);
+}
+
 /* One field as read from the wire. */
 typedef struct pb_field {
 	uint32_t num;
@@ -1106,4 +1118,16 @@ int pprof_infer_type(const pprof_info *info, enum pprof_type *out, char *err, si
 		 info->n_sample_types ? info->sample_types[0].unit : "none",
 		 info->n_sample_types > 1 ? ", ..." : "");
 	return -1;
+}
+
+int pprof_has_samples(const unsigned char *data, size_t len)
+{
+	pprof_info info;
+	char err[128];
+
+	if (pprof_read_info(data, len, &info, err, sizeof(err)) != 0)
+		return -1;
+	int has = info.is_trace ? -1 : info.n_samples > 0;
+	pprof_info_clear(&info);
+	return has;
 }

@@ -35,6 +35,9 @@ typedef struct capture_options {
 	                     PPROF_DEFAULT_TYPES */
 	int cpu_seconds;  /* 0: profefe.com/cpu-seconds, else CAPTURE_DEFAULT_CPU_SECONDS */
 	int default_port; /* 0: POD_DEFAULT_PORT, when profefe.com/port is not set */
+	int delta;        /* allocs, block and mutex as deltas over cpu_seconds (pushed
+	                     with delta=true); 0: the pod's profefe.com/delta, else
+	                     cumulative (delta=false) */
 
 	/* How. */
 	int direct;       /* from the pod IPs (inside the cluster network; no credentials go
@@ -48,9 +51,11 @@ typedef struct capture_options {
 	profefe_client *profefe;
 
 	/* Reporting. out gets one line per profile captured (its file path, or its profefe
-	 * URL); err one line per failure ("error: pod NS/NAME: why"). progress, when set, is
-	 * a terminal for a status line (counts, CPU countdown); with progress_items each
-	 * finished profile is also listed there. All borrowed; out/err NULL: stdout/stderr. */
+	 * URL), at the end, grouped by pod; err one line per failure ("error: pod NS/NAME:
+	 * why") as it happens, then a summary line and the `go tool pprof` command for the
+	 * first CPU profile. progress, when set, is a terminal for a status line (counts,
+	 * CPU countdown, a wait for a busy CPU profiler); with progress_items each finished
+	 * profile is also listed there. All borrowed; out/err NULL: stdout/stderr. */
 	FILE *out;
 	FILE *err;
 	FILE *progress;
@@ -62,6 +67,7 @@ typedef struct capture_options {
 typedef struct capture_summary {
 	int pods;     /* pods whose profiles were fetched */
 	int profiles; /* profiles written or pushed */
+	int busy_waits; /* CPU profiles (or traces) that had to wait for a busy profiler */
 	int failures; /* pods that could not be captured + profiles that failed */
 } capture_summary;
 
@@ -71,7 +77,15 @@ typedef void (*capture_done_fn)(const capture_summary *s, void *arg);
 typedef struct capture_run capture_run;
 
 /*
- * Starts a capture on kc's loop. kc and opt are borrowed until done (opt's strings too).
+ * A CPU profile (or trace) the pod is already taking for someone else (the collector,
+ * another capture) is retried every CAPTURE_BUSY_RETRY_S seconds until the profiler is
+ * free, for at most timeout_ms in all.
+ */
+#define CAPTURE_BUSY_RETRY_S 1.0
+
+/*
+ * Starts a capture on kc's loop. A missing output_dir is created (as mkdir -p would),
+ * which err is told. kc and opt are borrowed until done (opt's strings too).
  * done is called exactly once, from the loop, unless capture_cancel comes first; the
  * run frees itself after done returns. Returns NULL with a message in err when the
  * options contradict each other (names with a selector or all_namespaces, no

@@ -23,6 +23,9 @@
 /* Every field may be 0/NULL for its default. */
 typedef struct fetch_options {
 	int cpu_seconds;          /* profile?seconds= and trace?seconds=; 0: 10 */
+	int delta;                /* a cumulative type (pprof_type_is_cumulative) is asked
+	                             for its delta over cpu_seconds, with the CPU profile's
+	                             timeout */
 	long connect_timeout_ms;  /* 0: FETCH_DEFAULT_CONNECT_TIMEOUT_MS */
 	long margin_ms;           /* cpu and trace: total timeout = cpu_seconds + margin;
 	                             0: FETCH_DEFAULT_MARGIN_MS */
@@ -83,7 +86,7 @@ typedef struct fetch fetch;
 
 /*
  * Starts fetching one profile of type t from base_url + "/" + pprof_endpoint(t,
- * cpu_seconds) (base_url like pod_target's base_url or a pod-proxy URL; a trailing '/'
+ * cpu_seconds) (pprof_delta_endpoint with opt->delta) (base_url like pod_target's base_url or a pod-proxy URL; a trailing '/'
  * is not doubled). base_url and opt, tls and headers included, are borrowed for
  * the call only. done is called exactly once
  * from the loop, never from inside fetch_start, unless fetch_cancel comes first. The

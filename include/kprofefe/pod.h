@@ -13,6 +13,7 @@
 #define POD_ANN_SERVICE "profefe.com/service"         /* see pod_service_check */
 #define POD_ANN_PROFILES "profefe.com/profiles"       /* "cpu,heap,...": replaces the default set */
 #define POD_ANN_CPU_SECONDS "profefe.com/cpu-seconds" /* min..max from pod_defaults */
+#define POD_ANN_DELTA "profefe.com/delta"             /* "true" or "false" */
 
 #define POD_DEFAULT_PORT 6060
 #define POD_DEFAULT_PATH "/debug/pprof"
@@ -28,6 +29,7 @@ typedef struct pod_defaults {
 	int min_cpu_seconds; /* 1: smallest cpu-seconds annotation accepted */
 	int max_cpu_seconds; /* 300: largest; the caller lowers it so that a cpu profile
 	                        (and a trace) fits the scrape interval */
+	int delta;           /* 1: allocs, block and mutex as deltas over cpu_seconds */
 } pod_defaults;
 
 /* Fills d with the values in the comments above. */
@@ -51,7 +53,8 @@ typedef struct pod_target {
 	char *path;        /* validated, without trailing '/': "/debug/pprof", "" for "/" */
 	char *service;     /* profefe service name */
 	unsigned types;    /* mask of PPROF_BIT(enum pprof_type) */
-	int cpu_seconds;   /* for cpu and trace */
+	int cpu_seconds;   /* for cpu and trace, and the window of delta profiles */
+	int delta;         /* profefe.com/delta, else pod_defaults.delta */
 	char *labels;      /* for profefe, encoded by profefe_labels_encode */
 	char *base_url;    /* "http://<ip>:<port><path>" (IPv6 in brackets); a profile's URL
 	                      is base_url + "/" + pprof_endpoint() */

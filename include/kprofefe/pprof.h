@@ -52,6 +52,17 @@ const char *pprof_profefe_type(enum pprof_type t);
 char *pprof_endpoint(enum pprof_type t, int seconds);
 
 /*
+ * Non-zero for the types whose values add up since the process started: allocs, block
+ * and mutex. Go's net/http/pprof answers these with the difference over a window when
+ * asked with ?seconds=N (heap too, but a heap delta loses the in-use snapshot that
+ * makes a heap profile useful, so heap is not counted here).
+ */
+int pprof_type_is_cumulative(enum pprof_type t);
+/* As pprof_endpoint, but a cumulative type asks for the delta over seconds:
+ * "allocs?seconds=N". Other types: pprof_endpoint. The caller frees the result. */
+char *pprof_delta_endpoint(enum pprof_type t, int seconds);
+
+/*
  * Parses a comma-separated list of type names ("cpu, heap,goroutine"; blanks around
  * names ignored, duplicates allowed) into a mask of PPROF_BIT()s. An empty list or an
  * empty or unknown name is an error: returns -1 with a message in err naming it
@@ -162,6 +173,11 @@ typedef struct pprof_info {
 int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, char *err,
 		    size_t errlen);
 void pprof_info_clear(pprof_info *info);
+
+/* 1 when the pprof profile data (gzip or not, borrowed) has at least one sample, 0 when it
+ * has none (what the real profefe refuses as "profile is empty"), -1 when it cannot be
+ * read. */
+int pprof_has_samples(const unsigned char *data, size_t len);
 
 /*
  * Which type a profile is, from its sample and period types:

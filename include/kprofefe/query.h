@@ -100,4 +100,48 @@ typedef void (*query_load_fn)(int failures, void *arg);
 query_run *query_load(loop_t *loop, profefe_client *c, const char *const *files, size_t n,
 		      const query_load_options *opt, query_load_fn done, void *arg);
 
+/* ---- merging (kubectl profefe merge) ------------------------------------------------------------ */
+
+/* Non-zero when the profile's labels (decoded pairs) hold every pair of want (encoded as
+ * query_labels_parse gives them; NULL or "": every profile matches). */
+int query_labels_match(const profefe_profile_meta *m, const char *want);
+
+/* "<dir>/profile-<type>-<service>-merged-<when>.pb.gz", the merge's default file name in
+ * capture's style (the service's '/' become '_'). Caller frees. */
+char *query_merge_file_name(const char *dir, const char *type, const char *service,
+			    time_t when);
+
+typedef struct query_merge_options {
+	const char *service; /* required */
+	const char *type;    /* a profefe type other than trace */
+	time_t from, to;
+	const char *labels;  /* encoded (query_labels_parse), or NULL */
+	const char *output;  /* the file to write (replaced if it exists); NULL: a new file
+	                        named by query_merge_file_name in dir */
+	const char *dir;     /* with output NULL; NULL: "." */
+	time_t now;          /* the time in the default name; 0: time(NULL) */
+	long timeout_ms;     /* of the merge request (profefe reads every profile); 0: 300 s */
+	FILE *out;           /* the file's path; NULL: stdout */
+	FILE *err;           /* how many profiles went in, or why nothing was written;
+	                        NULL: stderr */
+} query_merge_options;
+
+/* Called once: 0 when the file was written, 1 otherwise; n profiles went into it. */
+typedef void (*query_merge_fn)(int status, size_t n, void *arg);
+
+typedef struct query_merge_run query_merge_run;
+
+/*
+ * Lists the profiles of service and type between from and to (never with profefe's
+ * labels= filter: its label index misses profiles that reached it out of time order),
+ * keeps those whose labels match, and has profefe merge exactly those: GET
+ * /api/0/profiles/<id>+<id>... (profefe merges the profiles a '+'-joined id list
+ * names; one id is that profile as stored). The merged pprof is written to the file.
+ * c and loop are borrowed until done; opt for the call only. done is called once, from
+ * the loop, unless query_merge_cancel comes first; the run frees itself after done.
+ */
+query_merge_run *query_merge(loop_t *loop, profefe_client *c, const query_merge_options *opt,
+			     query_merge_fn done, void *arg);
+void query_merge_cancel(query_merge_run *run);
+
 #endif

@@ -30,10 +30,10 @@ for service in "svc-$ns" "web-$ns" "bare-$ns"; do
 	done
 done
 
-# Labels: namespace, pod, node, from=kube-profefe.
+# Labels: namespace, pod, node, from=kube-profefe (and delta=false: a heap profile is a snapshot).
 labels=$(profefe_profiles "web-$ns" heap "namespace=$ns" |
 	jq -r '.[0].labels | map("\(.Key)=\(.Value)") | sort | join(",")')
-assert_eq "from=kube-profefe,namespace=$ns,node=node-a,pod=web-7d9f8c-x1" "$labels" "labels of web's heap profile"
+assert_eq "delta=false,from=kube-profefe,namespace=$ns,node=node-a,pod=web-7d9f8c-x1" "$labels" "labels of web's heap profile"
 
 # Nothing from node-b's pod (its service would be its name) nor the unannotated one.
 for service in "other-$ns" "quiet-$ns"; do

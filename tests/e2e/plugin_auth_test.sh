@@ -72,7 +72,8 @@ capture_ok() {
 
 # proxied_by USER: the audit log has a pod proxy request of pod app by USER.
 proxied_by() {
-	jq -e --arg u "$1" --arg ns $ns 'select(.objectRef.subresource=="proxy" and
+	# any(inputs): jq -e over a stream judges only the last line (see plugin_capture_test).
+	jq -n -e --arg u "$1" --arg ns $ns 'any(inputs; .objectRef.subresource=="proxy" and
 		.objectRef.namespace==$ns and .user.username==$u)' "$KPROFEFE_AUDIT_LOG" >/dev/null
 }
 

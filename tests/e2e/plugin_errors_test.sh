@@ -41,8 +41,12 @@ for p in good good2; do
 	done
 done
 assert_eq 4 "$(find "$out" -type f | wc -l)" "files written"
-# One line per bad pod (two for silent: one per profile type), nothing else.
-assert_eq 7 "$(wc -l <"$E2E_TMP/stderr")" "error lines: $err"
+# One line per bad pod (two for silent: one per profile type), then the summary
+# and the command to read the first profile.
+assert_eq 9 "$(wc -l <"$E2E_TMP/stderr")" "error lines: $err"
+assert_eq 7 "$(grep -c '^error: ' "$E2E_TMP/stderr")" "error lines: $err"
+assert_eq "4 profiles written, 3 pods, 7 failures, in $out" "$(sed -n 8p "$E2E_TMP/stderr")" "summary"
+assert_eq "go tool pprof $(head -1 "$E2E_TMP/stdout")" "$(sed -n 9p "$E2E_TMP/stderr")" "next command"
 grep -qx "error: pod $ns/missing: not found in namespace $ns" <<<"$err" || fail "missing pod: $err"
 grep -qx "error: pod $ns/plain: not annotated profefe.com/enable: \"true\"" <<<"$err" || fail "plain pod: $err"
 grep -qx "error: pod $ns/off: annotation profefe.com/enable is \"false\", not \"true\"" <<<"$err" ||
@@ -56,10 +60,11 @@ for t in heap goroutine; do
 done
 grep -q -e "good:" -e "good2:" <<<"$err" && fail "a good pod reported an error: $err"
 
-# Only good pods: exit 0, nothing on stderr.
+# Only good pods: exit 0, only the summary on stderr.
 run_capture good good2 -n $ns --profiles heap
 assert_eq 0 "$rc" "exit status of good pods only"
-assert_eq "" "$err" "stderr of good pods only"
+assert_eq "2 profiles written, 2 pods, 0 failures, in $out
+go tool pprof $out/$(cd "$out" && ls profile-heap-good-*)" "$err" "stderr of good pods only"
 
 # --direct to a pod without a pprof server: its error, the good pod captured.
 run_capture good silent -n $ns --direct --profiles heap
@@ -86,11 +91,12 @@ assert_eq 2 "$(grep -c "^error: pod $ns/good: .* profile: upload to profefe http
 
 # Usage errors exit 2 before anything is fetched.
 set +e
-kubectl profefe capture good -n $ns --output-dir /nonexistent >/dev/null 2>"$E2E_TMP/stderr"
+: >"$E2E_TMP/a-file"
+kubectl profefe capture good -n $ns --output-dir "$E2E_TMP/a-file/sub" >/dev/null 2>"$E2E_TMP/stderr"
 rc=$?
 set -e
-assert_eq 2 "$rc" "exit status of a missing --output-dir"
-assert_contains "$(cat "$E2E_TMP/stderr")" "/nonexistent" "missing --output-dir"
+assert_eq 2 "$rc" "exit status of an --output-dir that cannot be made"
+assert_contains "$(cat "$E2E_TMP/stderr")" "output directory $E2E_TMP/a-file/sub: Not a directory" "bad --output-dir"
 set +e
 kubectl profefe capture good -n $ns --profiles cpu,bogus >/dev/null 2>"$E2E_TMP/stderr"
 rc=$?

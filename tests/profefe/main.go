@@ -292,15 +292,44 @@ func (s *server) profiles(w http.ResponseWriter, r *http.Request) error {
 	case p == profilesPath && r.Method == http.MethodGet:
 		return s.list(w, r)
 	case strings.HasPrefix(p, profilesPath+"/"):
-		data, err := s.st.get(strings.TrimPrefix(p, profilesPath+"/"))
+		return s.byIDs(w, strings.TrimPrefix(p, profilesPath+"/"))
+	}
+	return errNotFound
+}
+
+// byIDs answers GET /api/0/profiles/<id>[+<id>...]: one id is the profile as
+// stored, several ('+'-joined, as profefe's API takes them) are merged.
+func (s *server) byIDs(w http.ResponseWriter, raw string) error {
+	ids := strings.Split(raw, "+")
+	var datas [][]byte
+	for i, id := range ids {
+		if id == "" {
+			return badRequest("empty id at %d in %q", i, raw)
+		}
+		data, err := s.st.get(id)
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		_, _ = w.Write(data)
+		datas = append(datas, data)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if len(datas) == 1 {
+		_, _ = w.Write(datas[0])
 		return nil
 	}
-	return errNotFound
+	var pps []*profile.Profile
+	for _, data := range datas {
+		pp, err := profile.ParseData(data)
+		if err != nil {
+			return err
+		}
+		pps = append(pps, pp)
+	}
+	merged, err := profile.Merge(pps)
+	if err != nil {
+		return err
+	}
+	return merged.Write(w)
 }
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {

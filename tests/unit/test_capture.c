@@ -562,9 +562,18 @@ static void test_bad_options(void **state)
 	assert_null(capture_start(e->kc, &o, on_done, e, err, sizeof(err)));
 	assert_non_null(strstr(err, "selector"));
 	o.selector = NULL;
-	o.output_dir = "/nonexistent-dir";
+	/* A directory that cannot be made: below a regular file. */
+	char *plain = xasprintf("%s/file", e->dir), *below = xasprintf("%s/file/sub", e->dir);
+	FILE *fp = fopen(plain, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	o.output_dir = below;
 	assert_null(capture_start(e->kc, &o, on_done, e, err, sizeof(err)));
-	assert_non_null(strstr(err, "/nonexistent-dir"));
+	assert_non_null(strstr(err, "output directory "));
+	assert_non_null(strstr(err, "/file/sub: Not a directory"));
+	unlink(plain);
+	free(plain);
+	free(below);
 	o.output_dir = e->dir;
 	o.cpu_seconds = 4000;
 	assert_null(capture_start(e->kc, &o, on_done, e, err, sizeof(err)));
@@ -603,13 +612,51 @@ static void test_named_pods_through_the_proxy(void **state)
 	assert_int_equal(proxied_with_token, 4);
 	assert_int_equal(direct, 0);
 	/* One line per failure, naming the pod. */
-	assert_int_equal(lines(e->err), 5);
 	assert_non_null(strstr(e->err, "error: pod ns1/missing: not found in namespace ns1\n"));
 	assert_non_null(strstr(e->err, "error: pod ns1/plain: not annotated profefe.com/enable"));
 	assert_non_null(strstr(e->err, "error: pod ns1/pending: not Running (phase Pending)\n"));
 	assert_non_null(strstr(e->err, "error: pod ns1/broken: heap profile: GET http://127.0.0.1:"));
 	assert_non_null(strstr(e->err, "/api/v1/namespaces/ns1/pods/broken:"));
 	assert_non_null(strstr(e->err, "/proxy/broken/heap: HTTP 500: boom"));
+	/* Then the summary and the command for the CPU profile. */
+	assert_int_equal(lines(e->err), 7);
+	char *want = xasprintf("2 profiles written, 2 pods, 5 failures, in %s\n"
+			       "go tool pprof %s/profile-cpu-good-1700000000.pb.gz\n", e->dir, e->dir);
+	assert_non_null(strstr(e->err, want));
+	free(want);
+	env_free(e);
+}
+
+static void test_missing_dir_created(void **state)
+{
+	env *e = env_new();
+	capture_options o = options(e);
+	const char *names[] = {"good", "good2"};
+	char *dir = xasprintf("%s/a/b", e->dir);
+
+	(void)state;
+	o.names = names;
+	o.n_names = 2;
+	o.types = PPROF_BIT(PPROF_HEAP) | PPROF_BIT(PPROF_GOROUTINE);
+	o.output_dir = dir;
+	run(e, &o);
+	assert_int_equal(e->sum.profiles, 4);
+	char *want = xasprintf("created output directory %s\n", dir);
+	assert_non_null(strstr(e->err, want));
+	free(want);
+	/* Grouped by pod, whatever order the fetches finished in; the first profile's
+	 * command when there is no CPU profile. */
+	want = xasprintf("%s/profile-heap-good-1700000000.pb.gz\n"
+			 "%s/profile-goroutine-good-1700000000.pb.gz\n"
+			 "%s/profile-heap-good2-1700000000.pb.gz\n"
+			 "%s/profile-goroutine-good2-1700000000.pb.gz\n", dir, dir, dir, dir);
+	assert_string_equal(e->out, want);
+	free(want);
+	want = xasprintf("4 profiles written, 2 pods, 0 failures, in %s\n"
+			 "go tool pprof %s/profile-heap-good-1700000000.pb.gz\n", dir, dir);
+	assert_non_null(strstr(e->err, want));
+	free(want);
+	free(dir);
 	env_free(e);
 }
 
@@ -629,7 +676,8 @@ static void test_direct_sends_no_credentials(void **state)
 	assert_int_equal(direct, 6);
 	assert_int_equal(direct_with_auth, 0);
 	assert_int_equal(proxied, 0);
-	assert_string_equal(e->err, "");
+	assert_non_null(strstr(e->err, "6 profiles written, 1 pod, 0 failures, in "));
+	assert_int_equal(lines(e->err), 2);
 	env_free(e);
 }
 
@@ -647,7 +695,8 @@ static void test_selector_and_all_namespaces(void **state)
 	assert_int_equal(e->sum.pods, 2);
 	assert_int_equal(e->sum.profiles, 2);
 	assert_int_equal(e->sum.failures, 0);
-	assert_string_equal(e->err, "");
+	assert_non_null(strstr(e->err, "2 profiles written, 2 pods, 0 failures, in "));
+	assert_int_equal(lines(e->err), 2);
 	snprintf(path, sizeof(path), "%s/profile-heap-good2-1700000000.pb.gz", e->dir);
 	assert_true(file_exists(path));
 	env_free(e);
@@ -718,7 +767,7 @@ static void test_push_to_profefe(void **state)
 	assert_int_equal(n_uploads, 2);
 	/* The annotated service and the collector's labels; each URL printed. */
 	assert_non_null(strstr(uploads, "svc-two|heap|namespace=ns1,pod=good2,node=node-a,"
-					"from=kube-profefe\n"));
+					"from=kube-profefe,delta=false\n"));
 	assert_non_null(strstr(uploads, "svc-two|goroutine|"));
 	char *want = xasprintf("%s/api/0/profiles/id", url);
 	assert_non_null(strstr(e->out, want));
@@ -780,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_write_never_replaces),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_named_pods_through_the_proxy),
+		cmocka_unit_test(test_missing_dir_created),
 		cmocka_unit_test(test_direct_sends_no_credentials),
 		cmocka_unit_test(test_selector_and_all_namespaces),
 		cmocka_unit_test(test_unauthorized),

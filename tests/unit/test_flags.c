@@ -221,6 +221,18 @@ static void test_usage_lists_flags_defaults_and_env(void **state)
 	assert_non_null(strstr(text, "(default 60s) [TEST_FLAGS_INTERVAL]"));
 	assert_non_null(strstr(text, "--rate"));
 	assert_null(strstr(text, "[(null)]"));
+	assert_non_null(strstr(text, "Flags (environment variable in brackets):"));
+	free(text);
+
+	/* Flags without variables (the plugin's): the header does not promise any. */
+	static const flag_spec plain[] = {
+		{"output", 'o', NULL, FLAG_STRING, NULL, NULL, "the file"},
+	};
+	out = open_memstream(&text, &len);
+	flags_usage(out, "Usage: plain", plain, 1);
+	fclose(out);
+	assert_non_null(strstr(text, "\n\nFlags:\n  -o, --output"));
+	assert_null(strstr(text, "environment"));
 	free(text);
 }
 

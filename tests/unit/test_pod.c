@@ -164,6 +164,7 @@ static void test_defaults(void **state)
 	assert_string_equal(t->service, "web-1");
 	assert_int_equal(t->types, PPROF_DEFAULT_TYPES);
 	assert_int_equal(t->cpu_seconds, 10);
+	assert_int_equal(t->delta, 1);
 	assert_string_equal(t->labels, "namespace=default,pod=web-1,node=node-a,from=kube-profefe");
 	assert_string_equal(t->base_url, "http://10.1.2.3:6060/debug/pprof");
 	pod_target_free(t);
@@ -204,6 +205,30 @@ static void test_annotations(void **state)
 	assert_string_equal(t->ip, "fd00:10::5");
 	assert_string_equal(t->base_url, "http://[fd00:10::5]:6060/debug/pprof");
 	pod_target_free(t);
+}
+
+static void test_delta_annotation(void **state)
+{
+	pod_defaults d;
+	pod_spec s = running(ENABLED ",\"profefe.com/delta\":\"false\"");
+	pod_target *t = expect_target(&s, NULL);
+	(void)state;
+
+	assert_int_equal(t->delta, 0);
+	pod_target_free(t);
+	/* The annotation wins over the default either way. */
+	pod_defaults_init(&d);
+	d.delta = 0;
+	s = running(ENABLED ",\"profefe.com/delta\":\"true\"");
+	t = expect_target(&s, &d);
+	assert_int_equal(t->delta, 1);
+	pod_target_free(t);
+	s = running(ENABLED);
+	t = expect_target(&s, &d);
+	assert_int_equal(t->delta, 0);
+	pod_target_free(t);
+	expect_invalid(ENABLED ",\"profefe.com/delta\":\"yes\"", NULL,
+		       "annotation profefe.com/delta=\"yes\": not \"true\" or \"false\"");
 }
 
 static void test_bad_port(void **state)
@@ -424,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_annotations),
+		cmocka_unit_test(test_delta_annotation),
 		cmocka_unit_test(test_bad_port),
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_bad_service_profiles_seconds),

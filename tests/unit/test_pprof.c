@@ -81,6 +81,54 @@ static void test_endpoints(void **state)
 	check_endpoint(PPROF_THREADCREATE, 10, "threadcreate");
 }
 
+static void check_delta_endpoint(enum pprof_type t, int seconds, const char *want)
+{
+	char *got = pprof_delta_endpoint(t, seconds);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_delta_endpoints(void **state)
+{
+	(void)state;
+	check_delta_endpoint(PPROF_ALLOCS, 10, "allocs?seconds=10");
+	check_delta_endpoint(PPROF_BLOCK, 3, "block?seconds=3");
+	check_delta_endpoint(PPROF_MUTEX, 0, "mutex?seconds=1");
+	/* heap stays a snapshot; the others are not cumulative. */
+	check_delta_endpoint(PPROF_HEAP, 10, "heap");
+	check_delta_endpoint(PPROF_GOROUTINE, 10, "goroutine");
+	check_delta_endpoint(PPROF_CPU, 10, "profile?seconds=10");
+	assert_true(pprof_type_is_cumulative(PPROF_ALLOCS));
+	assert_true(pprof_type_is_cumulative(PPROF_BLOCK));
+	assert_true(pprof_type_is_cumulative(PPROF_MUTEX));
+	assert_false(pprof_type_is_cumulative(PPROF_HEAP));
+	assert_false(pprof_type_is_cumulative(PPROF_CPU));
+	assert_false(pprof_type_is_cumulative(PPROF_THREADCREATE));
+}
+
+static void test_has_samples(void **state)
+{
+	size_t len;
+	unsigned char *data;
+	(void)state;
+
+	/* Real Go answers: a delta with allocations, an empty mutex delta (nothing locked
+	 * in the window), a cumulative heap profile, plain protobuf, a trace, garbage. */
+	data = load("allocs-delta.pb.gz", &len);
+	assert_int_equal(pprof_has_samples(data, len), 1);
+	free(data);
+	data = load("mutex-delta-empty.pb.gz", &len);
+	assert_int_equal(pprof_has_samples(data, len), 0);
+	free(data);
+	data = load("heap.pb", &len);
+	assert_int_equal(pprof_has_samples(data, len), 1);
+	free(data);
+	data = load("trace.out", &len);
+	assert_int_equal(pprof_has_samples(data, len), -1);
+	free(data);
+	assert_int_equal(pprof_has_samples((const unsigned char *)"<html>", 6), -1);
+}
+
 static void test_types_parse(void **state)
 {
 	unsigned mask = 0;
@@ -575,6 +623,8 @@ int main(void)
 		cmocka_unit_test(test_type_names),
 		cmocka_unit_test(test_profefe_types),
 		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_delta_endpoints),
+		cmocka_unit_test(test_has_samples),
 		cmocka_unit_test(test_types_parse),
 		cmocka_unit_test(test_real_profiles),
 		cmocka_unit_test(test_read_details),

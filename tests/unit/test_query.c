@@ -110,6 +110,52 @@ static void test_labels(void **state)
 	assert_null(enc);
 }
 
+static void test_labels_match(void **state)
+{
+	char ns[] = "namespace", shop[] = "shop", delta[] = "delta", yes[] = "true", k[] = "k,=%",
+	     v[] = "v w", id[] = "x";
+	char *labels[] = {ns, shop, delta, yes, k, v, NULL};
+	profefe_profile_meta m = {.id = id, .labels = labels};
+	profefe_profile_meta none = {.id = id};
+	char *want = NULL, err[128];
+	(void)state;
+
+	assert_true(query_labels_match(&m, NULL));
+	assert_true(query_labels_match(&m, ""));
+	assert_int_equal(query_labels_parse("delta=true", NULL, &want, err, sizeof(err)), 0);
+	assert_true(query_labels_match(&m, want));
+	assert_false(query_labels_match(&none, want));
+	free(want);
+	/* Every pair must be there, with its value; keys and values that need encoding. */
+	const char *const pairs[] = {"delta", "true", "k,=%", "v w", NULL};
+	want = profefe_labels_encode(pairs);
+	assert_true(query_labels_match(&m, want));
+	free(want);
+	assert_int_equal(query_labels_parse("delta=true,namespace=web", NULL, &want, err,
+					    sizeof(err)), 0);
+	assert_false(query_labels_match(&m, want));
+	free(want);
+	assert_int_equal(query_labels_parse("delta=false", NULL, &want, err, sizeof(err)), 0);
+	assert_false(query_labels_match(&m, want));
+	free(want);
+}
+
+static void test_merge_file_name(void **state)
+{
+	char *f;
+	(void)state;
+
+	f = query_merge_file_name(".", "other", "web", 1714557600);
+	assert_string_equal(f, "./profile-other-web-merged-1714557600.pb.gz");
+	free(f);
+	f = query_merge_file_name("/tmp/", "cpu", "team/api", 7);
+	assert_string_equal(f, "/tmp/profile-cpu-team_api-merged-7.pb.gz");
+	free(f);
+	f = query_merge_file_name("/", "heap", "s", 7);
+	assert_string_equal(f, "/profile-heap-s-merged-7.pb.gz");
+	free(f);
+}
+
 static void test_profefe_types(void **state)
 {
 	const char *const *t = query_profefe_types();
@@ -536,6 +582,8 @@ int main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_labels_match),
+		cmocka_unit_test(test_merge_file_name),
 		cmocka_unit_test(test_profefe_types),
 		cmocka_unit_test(test_load_reads_the_type),
 		cmocka_unit_test(test_load_refuses_what_is_not_pprof),

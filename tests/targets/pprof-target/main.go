@@ -23,6 +23,9 @@ func main() {
 	cpuMillis := flag.Int("cpu-ms", 1, "milliseconds of CPU work per second (keep small: 110 pods share 2 cores)")
 	cpuProfMillis := flag.Int("cpu-ms-profiling", 10, "milliseconds of CPU work per second while a CPU profile runs")
 	goroutines := flag.Int("goroutines", 20, "idle goroutines to keep (goroutine profile)")
+	flag.BoolVar(&ignoreSeconds, "ignore-seconds", false,
+		"act as a Go older than 1.16: answer allocs, heap, block and mutex with the cumulative profile, ignoring ?seconds=")
+	gcEvery := flag.Duration("gc-every", 0, "run a garbage collection this often (0: never forced): allocs and heap profiles only change at a GC, so short delta windows need one")
 	flag.Parse()
 
 	// Sample every contention event so mutex and block profiles have data
@@ -31,6 +34,13 @@ func main() {
 	runtime.SetBlockProfileRate(1)
 
 	go cpuWork(*cpuMillis, *cpuProfMillis)
+	if *gcEvery > 0 {
+		go func() {
+			for range time.Tick(*gcEvery) {
+				runtime.GC()
+			}
+		}()
+	}
 	go allocWork()
 	go contention()
 	for i := 0; i < *goroutines; i++ {
@@ -69,13 +79,20 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 	case "symbol":
 		pprof.Symbol(w, r)
 	default:
+		if ignoreSeconds {
+			// Before Go 1.16 these handlers had no delta mode: the query is dropped,
+			// so the answer is the cumulative profile without a duration.
+			r.URL.RawQuery = ""
+			r.Form = nil
+		}
 		pprof.Handler(name).ServeHTTP(w, r)
 	}
 }
 
 var (
-	sink      []byte
-	profiling atomic.Int32 // CPU profiles in progress
+	ignoreSeconds bool
+	sink          []byte
+	profiling     atomic.Int32 // CPU profiles in progress
 )
 
 // cpuWork burns about ms milliseconds of CPU each second (profMs while a CPU
@@ -114,16 +131,23 @@ func allocWork() {
 func contention() {
 	var mu sync.Mutex
 	ch := make(chan struct{})
-	for i := 0; i < 2; i++ {
-		go func() {
-			for {
+	// Ten times a second a goroutine wants the mutex while it is held, so
+	// every delta window of a second or more has mutex (and block) samples;
+	// two goroutines left to meet by chance did so in few windows.
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			mu.Lock()
+			done := make(chan struct{})
+			go func() {
 				mu.Lock()
-				time.Sleep(2 * time.Millisecond)
 				mu.Unlock()
-				time.Sleep(100 * time.Millisecond)
-			}
-		}()
-	}
+				close(done)
+			}()
+			time.Sleep(2 * time.Millisecond)
+			mu.Unlock()
+			<-done
+		}
+	}()
 	go func() {
 		for range time.Tick(100 * time.Millisecond) {
 			ch <- struct{}{}

@@ -1,0 +1,63 @@
+/* delta: delta and cumulative profiles: whether a server really answered the delta that
+ * was asked for, and the labels that tell the two apart in profefe. */
+#ifndef KPROFEFE_DELTA_H
+#define KPROFEFE_DELTA_H
+
+#include <stddef.h>
+
+#include "kprofefe/pprof.h"
+
+/* Labels: delta=true plus window=<N>s on a delta, delta=false on a cumulative profile.
+ * A query with labels=delta=true selects the deltas alone, whatever their window. */
+#define DELTA_LABEL "delta"
+#define DELTA_WINDOW_LABEL "window"
+
+enum delta_kind {
+	DELTA_NONE,      /* cpu, goroutine, threadcreate, trace: neither; no label */
+	DELTA_DELTA,     /* the difference over a window (pprof duration_nanos set) */
+	DELTA_CUMULATIVE /* since the process started (heap always: its in-use values are a
+	                    snapshot and its alloc_* values add up since the start) */
+};
+
+typedef struct delta_verdict {
+	enum delta_kind kind;
+	int ignored;  /* a delta was asked for and a cumulative profile came back (no
+	                 duration): a Go server too old to know ?seconds= */
+	int empty;    /* a delta asked for has no samples (nothing happened in the window);
+	                 the other profiles are not read and say 0 */
+	int window_s; /* DELTA_DELTA: the window in seconds, from duration_nanos */
+} delta_verdict;
+
+/* Non-zero for the types that get a delta label: heap, allocs, block, mutex. */
+int delta_labelled(enum pprof_type t);
+
+/*
+ * What a profile of type t (gzip or plain pprof, borrowed) that was fetched with a
+ * delta asked for (asked != 0) or not turned out to be. Only a delta asked for of a
+ * cumulative type is read (inflated); the others are judged by their type. Returns 0
+ * with *out set, or -1 when the profile cannot be read (out then says DELTA_NONE).
+ */
+int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_t len,
+		  delta_verdict *out);
+
+/* labels (encoded for profefe, NULL or "" for none) followed by the labels of v's kind,
+ * encoded; a copy of labels for DELTA_NONE. The caller frees. */
+char *delta_labels(const char *labels, const delta_verdict *v);
+
+/* ---- the collector's use ------------------------------------------------------------ */
+
+/* Declares kprofefe_profiles_skipped_total and kprofefe_delta_ignored_total. */
+void delta_register_metrics(void);
+
+/*
+ * The labels to store a fetched profile with: labels (the pod's, encoded) plus its
+ * delta labels. NULL when it is not to be stored: an empty delta (nothing happened in
+ * the window), counted in kprofefe_profiles_skipped_total{type,reason="empty"} as every
+ * empty profile. A delta answered cumulative is counted in
+ * kprofefe_delta_ignored_total{type} and logged once for pod ("ns/name"): *said is
+ * the pod's flag for that, set here. Borrowed arguments; the caller frees the result.
+ */
+char *delta_collected_labels(enum pprof_type t, int asked, const unsigned char *data,
+			     size_t len, const char *pod, const char *labels, int *said);
+
+#endif

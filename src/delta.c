@@ -1,0 +1,92 @@
+/* delta: tells a delta profile from a cumulative one and labels it so for profefe. */
+#include "kprofefe/delta.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kprofefe/log.h"
+#include "kprofefe/metrics.h"
+#include "kprofefe/profefe.h"
+#include "kprofefe/xalloc.h"
+
+int delta_labelled(enum pprof_type t)
+{
+	return t == PPROF_HEAP || pprof_type_is_cumulative(t);
+}
+
+int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_t len,
+		  delta_verdict *out)
+{
+	pprof_info info;
+	char err[128];
+
+	memset(out, 0, sizeof(*out));
+	if (!delta_labelled(t))
+		return 0;
+	if (!asked || !pprof_type_is_cumulative(t)) {
+		/* Nothing to find out: only a delta asked for needs reading the profile. */
+		out->kind = DELTA_CUMULATIVE;
+		return 0;
+	}
+	if (pprof_read_info(data, len, &info, err, sizeof(err)) != 0)
+		return -1;
+	/* Go sets DurationNanos on a delta only; an old server ignores ?seconds= and
+	 * answers the cumulative profile at once. */
+	out->kind = info.duration_nanos > 0 ? DELTA_DELTA : DELTA_CUMULATIVE;
+	out->ignored = out->kind == DELTA_CUMULATIVE;
+	out->empty = info.n_samples == 0;
+	if (out->kind == DELTA_DELTA)
+		out->window_s = (int)((info.duration_nanos + 500000000) / 1000000000);
+	pprof_info_clear(&info);
+	return 0;
+}
+
+char *delta_labels(const char *labels, const delta_verdict *v)
+{
+	char window[24];
+	const char *delta[] = {DELTA_LABEL, "true", DELTA_WINDOW_LABEL, window, NULL};
+	const char *cumulative[] = {DELTA_LABEL, "false", NULL};
+	const char *base = labels ? labels : "";
+
+	if (v->kind == DELTA_NONE)
+		return xstrdup(base);
+	snprintf(window, sizeof(window), "%ds", v->window_s);
+	char *extra = profefe_labels_encode(v->kind == DELTA_DELTA ? delta : cumulative);
+	char *all = xasprintf("%s%s%s", base, *base ? "," : "", extra);
+	free(extra);
+	return all;
+}
+
+void delta_register_metrics(void)
+{
+	metrics_register("kprofefe_profiles_skipped_total", "counter",
+			 "Profiles fetched and not uploaded, by type and reason (empty: no samples).");
+	metrics_register("kprofefe_delta_ignored_total", "counter",
+			 "Delta profiles asked for and answered cumulative (a Go server that ignores "
+			 "?seconds=), stored as cumulative, by type.");
+}
+
+char *delta_collected_labels(enum pprof_type t, int asked, const unsigned char *data,
+			     size_t len, const char *pod, const char *labels, int *said)
+{
+	delta_verdict v;
+
+	if (delta_inspect(t, asked, data, len, &v) != 0)
+		return xstrdup(labels ? labels : ""); /* fetch checked it; profefe will judge */
+	if (v.ignored) {
+		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(t), NULL);
+		if (!*said)
+			log_event(LOG_WARN, "pod ignores ?seconds=: its delta profiles are stored "
+				  "as cumulative (delta=false); an older Go net/http/pprof?", "pod",
+				  pod, "type", pprof_type_name(t), NULL);
+		*said = 1;
+	}
+	if (v.kind == DELTA_DELTA && v.empty) {
+		metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(t),
+			    "reason", "empty", NULL);
+		return NULL;
+	}
+	return delta_labels(labels, &v);
+}
