@@ -227,13 +227,11 @@ static void test_retry_goes_to_spool_then_replays_oldest_first(void **state)
 	submit(e, "p2", t + 2);
 	assert_int_equal(spool_entries(e), 3);
 	assert_int_equal(batch_queue_depth(e->batch), 0);
-	/* probes keep failing with backoff (at least 0.1 s apart); nothing is lost */
-	double t0 = ev_time();
-	assert_true(wait_count(e, 3, 5)); /* the first upload and two probes */
-	spin(e, 0.2);
-	int probes = fake_count() - 1;
-	assert_true(probes >= 2);
-	assert_true(probes <= (int)((ev_time() - t0) / 0.1) + 1);
+	/* probes keep failing with backoff (two take at least the first backoff, 0.1 s:
+	 * a slow machine only makes that longer); nothing is lost */
+	double t_down = ev_time();
+	assert_true(wait_count(e, 3, 5));
+	assert_true(ev_time() - t_down >= 0.1);
 	assert_int_equal(spool_entries(e), 3);
 
 	fake_set_status(200);
@@ -276,7 +274,6 @@ static void test_drain_rate(void **state)
 	/* 10 entries at 20/s: the 10th leaves about 0.45 s after the first. Unlimited, all
 	 * ten would be gone in a few milliseconds; the margin is for timer slack. */
 	assert_true(took >= 0.3);
-	assert_true(took < 1.5);
 	for (int i = 0; i < 10; i++) {
 		char want[8];
 		snprintf(want, sizeof(want), "s%d", 9 - i);
@@ -341,6 +338,21 @@ static void test_rejected(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Everything held was uploaded, the newest ("d") among it: the bound dropped the oldest. */
+struct drained_goal {
+	struct env *e;
+	int before;
+};
+
+static int drained_with_d(void *arg)
+{
+	const struct drained_goal *g = arg;
+	int n = fake_count(), d = 0;
+	for (int i = g->before; i < n; i++)
+		d |= strcmp(fake_pf.rec[i].body, "d") == 0;
+	return d && n - g->before >= 3 && batch_queue_depth(g->e->batch) == 0;
+}
+
 static void test_no_spool_keeps_in_memory_with_bound(void **state)
 {
 	struct env *e = *state;
@@ -359,12 +371,10 @@ static void test_no_spool_keeps_in_memory_with_bound(void **state)
 	assert_true(batch_queue_depth(e->batch) <= 3);
 	fake_set_status(200);
 	int before = fake_count();
-	double deadline = ev_time() + 5;
-	while (batch_queue_depth(e->batch) > 0 && ev_time() < deadline)
-		ev_run(e->ev, EVRUN_ONCE);
-	assert_int_equal(batch_queue_depth(e->batch), 0);
-	assert_string_equal(fake_pf.rec[fake_count() - 1].body, "d");
-	assert_true(fake_count() - before >= 3);
+	/* the queue empties when the last upload starts, and under load the probe may take
+	 * any of them: wait for all to arrive */
+	struct drained_goal g = {e, before};
+	assert_true(test_run_until(e->ev, drained_with_d, &g, 5));
 }
 
 static void on_done(void *arg)
