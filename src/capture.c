@@ -449,8 +449,7 @@ static char *upload_labels(const struct item *it, const fetch_result *res)
 {
 	delta_verdict v;
 
-	if (delta_inspect(it->type, it->target->delta, res->data, res->len, &v) != 0)
-		return xstrdup(it->target->labels);
+	delta_inspect(it->type, it->target->delta, &res->facts, &v);
 	if (v.ignored)
 		report(it->run, it->run->opt.err, "warning: pod %s: the %s profile is cumulative: "
 		       "the pod ignores ?seconds= (a Go older than 1.16?)", it->target->key,

@@ -176,7 +176,7 @@ static void report_round(struct ev_loop *ev, ev_timer *w, int revents)
 static void submit_profile(collector_t *c, target *tg, fetch_result *res)
 {
 	const pod_target *t = tg->pod;
-	char *labels = delta_collected_labels(res->type, t->delta, res->data, res->len, tg->key,
+	char *labels = delta_collected_labels(res->type, t->delta, &res->facts, tg->key,
 					      t->labels, &tg->said_ignored);
 	if (!labels)
 		return;

@@ -16,31 +16,24 @@ int delta_labelled(enum pprof_type t)
 	return t == PPROF_HEAP || pprof_type_is_cumulative(t);
 }
 
-int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_t len,
-		  delta_verdict *out)
+void delta_inspect(enum pprof_type t, int asked, const pprof_body_facts *facts,
+		   delta_verdict *out)
 {
-	pprof_info info;
-	char err[128];
-
 	memset(out, 0, sizeof(*out));
 	if (!delta_labelled(t))
-		return 0;
+		return;
 	if (!asked || !pprof_type_is_cumulative(t)) {
-		/* Nothing to find out: only a delta asked for needs reading the profile. */
+		/* Nothing to find out: only a delta asked for depends on the answer. */
 		out->kind = DELTA_CUMULATIVE;
-		return 0;
+		return;
 	}
-	if (pprof_read_info(data, len, &info, err, sizeof(err)) != 0)
-		return -1;
 	/* Go sets DurationNanos on a delta only; an old server ignores ?seconds= and
 	 * answers the cumulative profile at once. */
-	out->kind = info.duration_nanos > 0 ? DELTA_DELTA : DELTA_CUMULATIVE;
+	out->kind = facts->duration_nanos > 0 ? DELTA_DELTA : DELTA_CUMULATIVE;
 	out->ignored = out->kind == DELTA_CUMULATIVE;
-	out->empty = info.n_samples == 0;
+	out->empty = facts->n_samples == 0;
 	if (out->kind == DELTA_DELTA)
-		out->window_s = (int)((info.duration_nanos + 500000000) / 1000000000);
-	pprof_info_clear(&info);
-	return 0;
+		out->window_s = (int)((facts->duration_nanos + 500000000) / 1000000000);
 }
 
 char *delta_labels(const char *labels, const delta_verdict *v)
@@ -68,13 +61,12 @@ void delta_register_metrics(void)
 			 "?seconds=), stored as cumulative, by type.");
 }
 
-char *delta_collected_labels(enum pprof_type t, int asked, const unsigned char *data,
-			     size_t len, const char *pod, const char *labels, int *said)
+char *delta_collected_labels(enum pprof_type t, int asked, const pprof_body_facts *facts,
+			     const char *pod, const char *labels, int *said)
 {
 	delta_verdict v;
 
-	if (delta_inspect(t, asked, data, len, &v) != 0)
-		return xstrdup(labels ? labels : ""); /* fetch checked it; profefe will judge */
+	delta_inspect(t, asked, facts, &v);
 	if (v.ignored) {
 		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(t), NULL);
 		if (!*said)

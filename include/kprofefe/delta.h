@@ -32,13 +32,13 @@ typedef struct delta_verdict {
 int delta_labelled(enum pprof_type t);
 
 /*
- * What a profile of type t (gzip or plain pprof, borrowed) that was fetched with a
- * delta asked for (asked != 0) or not turned out to be. Only a delta asked for of a
- * cumulative type is read (inflated); the others are judged by their type. Returns 0
- * with *out set, or -1 when the profile cannot be read (out then says DELTA_NONE).
+ * What a profile of type t that was fetched with a delta asked for (asked != 0) or not
+ * turned out to be, from the facts its check found (fetch_result.facts, borrowed): no
+ * profile is read again, so this costs no memory. Only a delta asked for of a
+ * cumulative type depends on them; the others are judged by their type.
  */
-int delta_inspect(enum pprof_type t, int asked, const unsigned char *data, size_t len,
-		  delta_verdict *out);
+void delta_inspect(enum pprof_type t, int asked, const pprof_body_facts *facts,
+		   delta_verdict *out);
 
 /* labels (encoded for profefe, NULL or "" for none) followed by the labels of v's kind,
  * encoded; a copy of labels for DELTA_NONE. The caller frees. */
@@ -57,7 +57,7 @@ void delta_register_metrics(void);
  * kprofefe_delta_ignored_total{type} and logged once for pod ("ns/name"): *said is
  * the pod's flag for that, set here. Borrowed arguments; the caller frees the result.
  */
-char *delta_collected_labels(enum pprof_type t, int asked, const unsigned char *data,
-			     size_t len, const char *pod, const char *labels, int *said);
+char *delta_collected_labels(enum pprof_type t, int asked, const pprof_body_facts *facts,
+			     const char *pod, const char *labels, int *said);
 
 #endif
