@@ -251,6 +251,9 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 						       : FETCH_DEFAULT_MAX_BYTES;
 	ho.tls = opt->tls;
 	ho.budget = opt->budget;
+	/* A pod is asked again a whole interval later: an idle connection kept for it
+	 * until then is memory and a socket for nothing, times every fetch of a round. */
+	ho.no_reuse = 1;
 	ho.headers = opt->headers;
 	/* No Accept-Encoding: Go sends gzip pprof anyway, and curl must not inflate it
 	 * (the body is checked and stored compressed). */

@@ -311,6 +311,9 @@ http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 	if (opt->accept_encoding)
 		note_setopt(req, curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "gzip"),
 			    "CURLOPT_ACCEPT_ENCODING");
+	if (opt->no_reuse)
+		note_setopt(req, curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L),
+			    "CURLOPT_FORBID_REUSE");
 	if (opt->http1)
 		note_setopt(req, curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1),
 			    "CURLOPT_HTTP_VERSION");

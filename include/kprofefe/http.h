@@ -35,6 +35,8 @@ typedef struct http_options {
 	const http_tls *tls;             /* NULL: system CA store; read in http_start only */
 	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
 	int http1;                       /* never HTTP/2 (see profefe.c for why) */
+	int no_reuse;                    /* close the connection afterwards instead of
+	                                    keeping it in curl's cache */
 	/* Streaming: when set, body bytes go here as they arrive instead of being
 	 * kept, error bodies (4xx, 5xx) included, before done tells the status;
 	 * return 0 to go on, non-zero to abort the transfer. */
