@@ -8,6 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates openssl
   libcurl4-openssl-dev libyajl-dev libev-dev zlib1g-dev libmicrohttpd-dev libcmocka-dev
   iproute2 procps util-linux psmisc jq
+  valgrind
 )
 
 missing=()
