@@ -39,15 +39,29 @@ KUBECONFIG=$E2E_TMP/sa.kubeconfig collector_start c $node --profiles cpu,heap --
 	--profefe-token e2e-hostile-secret-token --profefe-header "Cookie: session=e2e-hostile-secret"
 pid=$(cat "$E2E_TMP/c.pid")
 
-alive() { kill -0 "$pid" 2>/dev/null || fail "the collector died: $(tail -5 "$E2E_TMP/c.log")"; }
+# Checks run inside wait_for, which silences them: their failures go to fd 4.
+exec 4>&2
+alive() { kill -0 "$pid" 2>/dev/null || fail "the collector died: $(tail -5 "$E2E_TMP/c.log")" 2>&4; }
 log_failures() { # POD [TYPE]: lines of the collector's log on failed fetches of POD
 	grep "msg=\"profile fetch failed\" pod=$ns/$1 type=${2:-}" "$E2E_TMP/c.log" || true
 }
+# good_ok: no fetch of a good pod has failed.
+good_ok() {
+	local p
+	for p in "${good[@]}"; do
+		[[ -z $(log_failures "$p") ]] ||
+			fail "fetches of the good pod $p failed beside the hostile pods: $(log_failures "$p" | wc -l) failures; reasons: $(
+				log_failures "$p" | sed -n 's/.* reason=\([a-z_0-9]*\).*/\1/p' | sort | uniq -c | xargs); first: $(
+				log_failures "$p" | head -1); collector VmHWM $(vm_hwm_kib "$pid") KiB" 2>&4
+	done
+}
 # rounds_done N: every hostile pod has failed N times on each type, and every
-# good pod has N profiles of each type stored.
+# good pod has N profiles of each type stored; fails at once when the
+# collector died or a good pod's fetch failed.
 rounds_done() {
 	local p t
 	alive
+	good_ok
 	for p in "${HOSTILE_PODS[@]}"; do
 		for t in cpu heap; do
 			(($(log_failures "$p" $t | wc -l) >= $1)) || return 1
@@ -89,9 +103,7 @@ ok_heap=$(awk '$1 == "kprofefe_fetch_total{type=\"heap\",result=\"ok\"}" { print
 
 # The good pods: no failure, no skipped scrape, and as many rounds as the
 # quick hostile pod got requests (less one, in flight).
-for p in "${good[@]}"; do
-	[[ -z $(log_failures "$p") ]] || fail "a fetch of the good pod $p failed: $(log_failures "$p" | head -2)"
-done
+good_ok 4>&2
 skipped=$(grep 'msg="previous scrape still running' "$E2E_TMP/c.log" | grep -v "pod=$ns/slow-drip" || true)
 [[ -z $skipped ]] || fail "scrapes skipped: $(head -2 <<<"$skipped")"
 html_rounds=$(($(hostile_profile_requests $ns html) / 2))
