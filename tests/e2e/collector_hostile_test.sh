@@ -13,7 +13,7 @@ source "$(dirname "$0")/hostile_lib.sh"
 ns=e2e-hostile
 node=node-hostile
 # The collector's memory request in daemonset/30-daemonset.yaml.
-request_mib=$(awk '/name: kprofefe$/ { c = 1 } c && /requests:/ { r = 1 } r && /memory:/ { sub(/Mi/, "", $2); print $2; exit }' \
+request_mib=$(awk '/^ *- name: kprofefe$/ { c = 1 } c && /requests:/ { r = 1 } r && /memory:/ { sub(/Mi/, "", $2); print $2; exit }' \
 	"$E2E_ROOT/daemonset/30-daemonset.yaml")
 [[ $request_mib =~ ^[0-9]+$ ]] || fail "no memory request of the kprofefe container in daemonset/30-daemonset.yaml"
 
@@ -34,8 +34,8 @@ hostile_pods_add $ns $node
 
 # A bearer token for the API server and a token and a cookie for profefe: none
 # may reach a pod.
-KUBECONFIG=$E2E_TMP/sa.kubeconfig collector_start c $node --profiles cpu,heap --interval 5s \
-	--fetch-timeout 4s --cpu-timeout-margin 3s \
+KUBECONFIG=$E2E_TMP/sa.kubeconfig collector_start c $node --profiles cpu,heap --interval 12s \
+	--fetch-timeout 10s --cpu-timeout-margin 9s \
 	--profefe-token e2e-hostile-secret-token --profefe-header "Cookie: session=e2e-hostile-secret"
 pid=$(cat "$E2E_TMP/c.pid")
 
@@ -71,7 +71,7 @@ rounds_done() {
 		for t in cpu heap; do count_at_least "$1" "hostile-good-$p" $t || return 1; done
 	done
 }
-wait_for 180 rounds_done 3
+wait_for 300 rounds_done 3
 alive
 hwm=$(vm_hwm_kib "$pid")
 echo "collector peak RSS (VmHWM): $hwm KiB; memory request ${request_mib}Mi"
