@@ -14,7 +14,7 @@ struct item {
 	int64_t time_ns;
 	uint32_t attempts;
 	unsigned char *data;
-	size_t len;
+	size_t len;               /* all of it is taken from the budget while in memory */
 	char *spool_name;         /* a replayed spool entry, or NULL for a fresh profile */
 	int probe;                /* sent as the probe while profefe is down */
 	profefe_request *req;     /* while in flight */
@@ -46,6 +46,7 @@ struct batch {
 	spool_t *spool;
 	batch_options opt;
 	struct list queue;        /* in memory, oldest first */
+	size_t queue_bytes;       /* of the profiles in queue */
 	struct list inflight;
 	struct suspect *suspects;
 	size_t replays_inflight;
@@ -100,6 +101,7 @@ static void list_remove(struct list *l, struct item *it)
 
 static void item_free(struct item *it)
 {
+	budget_give(it->b->opt.budget, it->len);
 	free(it->service);
 	free(it->type);
 	free(it->labels);
@@ -132,6 +134,14 @@ int batch_profefe_up(const batch_t *b)
 	return b->up;
 }
 
+static size_t queue_bytes(const batch_t *b)
+{
+	size_t n = 0;
+	for (const struct item *it = b->queue.head; it; it = it->next)
+		n += it->len;
+	return n;
+}
+
 static void update_depth(const batch_t *b)
 {
 	metrics_set("kprofefe_queue_depth", (double)batch_queue_depth(b), NULL);
@@ -162,17 +172,26 @@ static int spool_item(batch_t *b, struct item *it, char *err, size_t errlen)
 	return 0;
 }
 
-/* Keeps a profile in memory, oldest first, within max_queue. */
+static int queue_over(const batch_t *b)
+{
+	return b->queue.n > b->opt.max_queue || queue_bytes(b) > b->opt.max_queue_bytes;
+}
+
+/* Keeps a profile in memory, oldest first, within max_queue and max_queue_bytes: past
+ * them the oldest goes to the spool, or is dropped when it cannot be written. */
 static void keep_in_memory(batch_t *b, struct item *it, int front)
 {
 	if (front)
 		list_push_front(&b->queue, it);
 	else
 		list_push_back(&b->queue, it);
-	while (b->queue.n > b->opt.max_queue) {
+	while (queue_over(b) && b->queue.head != it) {
 		struct item *old = b->queue.head;
+		char err[512] = "in-memory queue full";
 		list_remove(&b->queue, old);
-		drop(old, "full", "in-memory queue full");
+		if (b->spool && !b->shutting_down && spool_item(b, old, err, sizeof(err)) == 0)
+			continue;
+		drop(old, "full", err);
 	}
 	update_depth(b);
 }
@@ -405,8 +424,8 @@ static void start_upload(batch_t *b, struct item *it)
 	list_push_back(&b->inflight, it);
 	if (it->spool_name)
 		b->replays_inflight++;
-	it->req = profefe_upload(b->client, it->service, it->type, it->labels, it->data, it->len,
-				 on_uploaded, it);
+	it->req = profefe_upload_at(b->client, it->service, it->type, it->labels, it->time_ns,
+				    it->data, it->len, on_uploaded, it);
 }
 
 /* Starts queued uploads while profefe is up, a flush is due and slots are free. */
@@ -451,6 +470,8 @@ static int replay_one(batch_t *b, int probe)
 	if (!e)
 		return 0;
 	struct item *it = xcalloc(1, sizeof(*it));
+	it->b = b;
+	budget_force(b->opt.budget, e->len); /* already read: it is in memory now */
 	it->service = e->service;
 	it->type = e->type;
 	it->labels = e->labels;
@@ -545,6 +566,9 @@ batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
 		b->opt.upload_concurrency = 4;
 	if (b->opt.max_queue == 0)
 		b->opt.max_queue = 1000;
+	if (b->opt.max_queue_bytes == 0)
+		b->opt.max_queue_bytes = budget_limit(b->opt.budget) ? budget_limit(b->opt.budget) / 2
+							       : BATCH_DEFAULT_MAX_QUEUE_BYTES;
 	if (b->opt.spool_drain_rate <= 0)
 		b->opt.spool_drain_rate = 5;
 	if (b->opt.backoff_initial_s <= 0)
@@ -574,6 +598,7 @@ batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
 int batch_submit(batch_t *b, const batch_profile *p, unsigned char *data, size_t len)
 {
 	struct item *it = xcalloc(1, sizeof(*it));
+	it->b = b;
 	it->service = xstrdup(p->service ? p->service : "");
 	it->type = xstrdup(p->type ? p->type : "");
 	it->labels = xstrdup(p->labels ? p->labels : "");
@@ -590,7 +615,8 @@ int batch_submit(batch_t *b, const batch_profile *p, unsigned char *data, size_t
 		return 0;
 	}
 	keep_in_memory(b, it, 0);
-	if (b->queue.n >= b->opt.batch_size)
+	/* Flush by count, or early by size so the queue stays well inside its bound. */
+	if (b->queue.n >= b->opt.batch_size || queue_bytes(b) >= b->opt.max_queue_bytes / 2)
 		flush(b);
 	return 0;
 }

@@ -8,14 +8,22 @@
 
 #include "kprofefe/xalloc.h"
 
-static void reserve(buf_t *b, size_t extra)
+size_t buf_cap_after(const buf_t *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;
 	if (need <= b->cap)
-		return;
+		return b->cap;
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap *= 2;
+	return cap;
+}
+
+static void reserve(buf_t *b, size_t extra)
+{
+	size_t cap = buf_cap_after(b, extra);
+	if (cap == b->cap)
+		return;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 }

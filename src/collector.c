@@ -62,7 +62,15 @@ struct collector {
 	int round_failures;
 	int round_reported;
 	ev_timer round_timer;  /* --once: reports the round from the loop */
+	ev_timer budget_timer; /* retries waiting fetches while the budget is full */
 };
+
+/* Taken from the budget for each fetch in flight, before its body arrives: curl's
+ * handle, buffers and connection, so that admission counts what a transfer costs even
+ * when its profile is small. */
+#define FETCH_RESERVE_BYTES ((size_t)16 << 10)
+/* How often fetches waiting for the budget try again. */
+#define BUDGET_RETRY_S 0.05
 
 void collector_register_metrics(void)
 {
@@ -71,6 +79,8 @@ void collector_register_metrics(void)
 			 "Pods skipped for an invalid profefe.com annotation.");
 	metrics_register("kprofefe_profiles_collected_total", "counter",
 			 "Profiles fetched and handed to the upload queue, by type.");
+	metrics_register("kprofefe_fetch_budget_waits_total", "counter",
+			 "Times a fetch waited to start because the memory budget was full.");
 	fetch_register_metrics();
 }
 
@@ -176,6 +186,7 @@ static void on_fetched(fetch_result *res, void *arg)
 	collector_t *c = t->c;
 	j->req = NULL;
 	c->in_flight--;
+	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
 	t->pending--;
 	if (res->ok) {
 		submit_profile(c, t->pod, res);
@@ -199,18 +210,37 @@ static void start_job(collector_t *c, job *j)
 		.margin_ms = o->cpu_margin_ms,
 		.plain_timeout_ms = o->timeout_ms,
 		.max_profile_bytes = o->max_profile_bytes,
+		.max_inflated_bytes = o->max_inflated_bytes,
+		.budget = o->budget,
 	};
 	c->in_flight++;
 	j->req = fetch_start(c->loop, j->owner->pod->base_url, j->type, &fo, on_fetched, j);
 }
 
+/* Starts waiting fetches while slots and the budget allow, CPU profiles first. A full
+ * budget is waited out: what holds it (bodies, the upload queue) is given back as
+ * transfers end and uploads go, and the timer tries again. */
 static void start_waiting_jobs(collector_t *c)
 {
 	job *j;
 	while (c->in_flight < c->opt->max_concurrency && (j = next_waiting(c)) != NULL) {
+		if (budget_take(c->opt->budget, FETCH_RESERVE_BYTES) != 0) {
+			if (!ev_is_active(&c->budget_timer)) {
+				metrics_add("kprofefe_fetch_budget_waits_total", 1, NULL);
+				ev_timer_start(loop_ev(c->loop), &c->budget_timer);
+			}
+			return;
+		}
 		wait_unlink(c, j);
 		start_job(c, j);
 	}
+}
+
+static void retry_budget(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_timer_stop(ev, w);
+	start_waiting_jobs(w->data);
 }
 
 /* Queues every profile type of t; the CPU profile first, since it takes longest and
@@ -260,6 +290,7 @@ static void cancel_jobs(target *t)
 			fetch_cancel(j->req);
 			j->req = NULL;
 			c->in_flight--;
+			budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
 			t->pending--;
 			round_job_finished(c, 1);
 		}
@@ -420,6 +451,8 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 	c->round_arg = arg;
 	ev_timer_init(&c->round_timer, report_round, 0., 0.);
 	c->round_timer.data = c;
+	ev_timer_init(&c->budget_timer, retry_budget, BUDGET_RETRY_S, 0.);
+	c->budget_timer.data = c;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	set_targets_gauge(c);
 	char *selector = xasprintf("spec.nodeName=%s", opt->node_name);
@@ -446,6 +479,7 @@ void collector_stop(collector_t *c)
 	kube_pod_watch_stop(c->watch);
 	c->round_reported = 1; /* nobody waits for a round any more */
 	ev_timer_stop(loop_ev(c->loop), &c->round_timer);
+	ev_timer_stop(loop_ev(c->loop), &c->budget_timer);
 	while (c->targets) {
 		target *t = c->targets;
 		c->targets = t->next;

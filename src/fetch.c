@@ -14,6 +14,7 @@ struct fetch {
 	enum pprof_type type;
 	char *url;
 	size_t max_inflated;
+	budget_t *budget;
 	fetch_done_fn done;
 	void *arg;
 };
@@ -45,6 +46,27 @@ unsigned char *fetch_result_take(fetch_result *res, size_t *len)
 	res->data = NULL;
 	res->len = 0;
 	return data;
+}
+
+/* The profile bytes from a checked body: the body itself (no copy), or for an
+ * uncompressed protobuf its gzip, which is what profefe and pprof tools expect. Either
+ * way *len bytes are taken from the budget for the result. */
+static unsigned char *keep_profile(fetch *f, const http_response *resp,
+				   enum pprof_body_kind kind, size_t *len)
+{
+	size_t body_len = 0;
+	unsigned char *body = http_take_body(resp->req, &body_len);
+	unsigned char *gz = NULL;
+
+	if (kind != PPROF_BODY_PROTOBUF) {
+		*len = body_len;
+		return body;
+	}
+	if (pprof_gzip(body, body_len, &gz, len) == 0)
+		budget_force(f->budget, *len);
+	free(body);
+	budget_give(f->budget, body_len);
+	return gz;
 }
 
 /* The start of a body as one line of printable text, for messages. */
@@ -95,6 +117,8 @@ static const char *failure_reason(enum http_failure failure)
 		return "timeout";
 	case HTTP_FAIL_TOO_LARGE:
 		return "too_large";
+	case HTTP_FAIL_BUDGET:
+		return "budget";
 	default:
 		return "error";
 	}
@@ -104,11 +128,20 @@ static const char *failure_reason(enum http_failure failure)
 static void check_body(fetch *f, const http_response *resp, fetch_result *res, char **message)
 {
 	const char *why = NULL;
-	enum pprof_body_kind kind = pprof_body_prepare(f->type, resp->body, resp->body_len,
-						       f->max_inflated, &res->data, &res->len,
-						       &why);
+	enum pprof_body_kind kind = pprof_body_inspect(f->type, resp->body, resp->body_len,
+						       f->max_inflated, &res->facts, &why);
 	if (kind != PPROF_BODY_INVALID) {
-		res->ok = 1;
+		size_t received = resp->body_len;
+		res->data = keep_profile(f, resp, kind, &res->len);
+		if (res->data) {
+			res->ok = 1;
+			return;
+		}
+		why = "not_gzip_or_protobuf"; /* zlib could not compress it */
+		*message = xasprintf("GET %s: gzip of the %zu-byte protobuf failed", f->url,
+				     received);
+		res->body_reason = why;
+		res->reason = "not_pprof";
 		return;
 	}
 	/* Show the start of a body only when it is text someone can read. */
@@ -166,6 +199,8 @@ static void on_http_done(const http_response *resp, void *arg)
 	count(f->type, res.ok ? "ok" : res.reason, resp->body_len);
 	f->req = NULL;
 	f->done(&res, f->arg);
+	if (res.data)
+		budget_give(f->budget, res.len);
 	free(res.data);
 	free(message);
 	free(f->url);
@@ -197,7 +232,9 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 	f = xcalloc(1, sizeof(*f));
 	f->type = t;
 	f->url = profile_url(base_url, t, seconds);
-	f->max_inflated = opt->max_inflated_bytes;
+	f->max_inflated = opt->max_inflated_bytes > 0 ? opt->max_inflated_bytes
+						      : FETCH_DEFAULT_MAX_INFLATED_BYTES;
+	f->budget = opt->budget;
 	f->done = done;
 	f->arg = arg;
 
@@ -213,6 +250,7 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 	ho.max_body_bytes = opt->max_profile_bytes > 0 ? opt->max_profile_bytes
 						       : FETCH_DEFAULT_MAX_BYTES;
 	ho.tls = opt->tls;
+	ho.budget = opt->budget;
 	ho.headers = opt->headers;
 	/* No Accept-Encoding: Go sends gzip pprof anyway, and curl must not inflate it
 	 * (the body is checked and stored compressed). */

@@ -28,7 +28,7 @@ struct settings {
 	long cpu_seconds, default_port, max_concurrency, batch_size, upload_concurrency;
 	long max_queue;
 	double spool_drain_rate;
-	size_t max_profile_bytes, spool_max_bytes;
+	size_t max_profile_bytes, max_inflated_bytes, memory_budget, spool_max_bytes;
 	int once, version;
 };
 
@@ -56,8 +56,10 @@ static const flag_spec specs[] = {
 	 "pprof port when profefe.com/port is not set"},
 	{"default-path", 0, "KPROFEFE_DEFAULT_PATH", FLAG_STRING, &s.default_path,
 	 "/debug/pprof", "pprof path when profefe.com/path is not set"},
-	{"max-concurrency", 0, "KPROFEFE_MAX_CONCURRENCY", FLAG_INT, &s.max_concurrency, "128",
-	 "profile fetches in flight at most (CPU profiles first)"},
+	{"max-concurrency", 0, "KPROFEFE_MAX_CONCURRENCY", FLAG_INT, &s.max_concurrency, "1024",
+	 "profile fetches in flight at most (CPU profiles first; --memory-budget also bounds them)"},
+	{"memory-budget", 0, "KPROFEFE_MEMORY_BUDGET", FLAG_BYTES, &s.memory_budget, "16Mi",
+	 "profile data held at once: bodies being fetched and the upload queue"},
 	{"connect-timeout", 0, "KPROFEFE_CONNECT_TIMEOUT", FLAG_DURATION, &s.connect_timeout,
 	 "5s", "connect timeout to pods"},
 	{"fetch-timeout", 0, "KPROFEFE_FETCH_TIMEOUT", FLAG_DURATION, &s.fetch_timeout, "30s",
@@ -65,7 +67,9 @@ static const flag_spec specs[] = {
 	{"cpu-timeout-margin", 0, "KPROFEFE_CPU_TIMEOUT_MARGIN", FLAG_DURATION, &s.cpu_margin,
 	 "10s", "a CPU profile may take --cpu-seconds plus this"},
 	{"max-profile-bytes", 0, "KPROFEFE_MAX_PROFILE_BYTES", FLAG_BYTES,
-	 &s.max_profile_bytes, "64Mi", "largest profile accepted from a pod"},
+	 &s.max_profile_bytes, "8Mi", "largest profile accepted from a pod (compressed)"},
+	{"max-inflated-bytes", 0, "KPROFEFE_MAX_INFLATED_BYTES", FLAG_BYTES,
+	 &s.max_inflated_bytes, "64Mi", "largest profile accepted, inflated (checked in a stream)"},
 	{"profefe-ca", 0, "KPROFEFE_PROFEFE_CA", FLAG_STRING, &s.profefe_ca, "",
 	 "CA bundle (PEM) for an https profefe"},
 	{"profefe-token", 0, "KPROFEFE_PROFEFE_TOKEN", FLAG_STRING, &s.profefe_token, "",
@@ -115,6 +119,7 @@ struct app {
 	collector_t *collector;
 	metrics_server *metrics;
 	collector_options copt;
+	budget_t *budget;
 	ev_signal sigterm, sigint;
 	int stopping;
 	int exit_code;
@@ -144,6 +149,11 @@ static int check_settings(char *err, size_t errlen)
 	if (s.cpu_seconds < 1 || s.cpu_seconds > 300 || s.interval < 1 ||
 	    s.cpu_seconds >= s.interval) {
 		snprintf(err, errlen, "--cpu-seconds must be in 1..300 and below --interval");
+		return -1;
+	}
+	if (s.max_profile_bytes > s.memory_budget / 2) {
+		snprintf(err, errlen, "--max-profile-bytes must be at most half of --memory-budget "
+			 "(a profile and the queue share the budget)");
 		return -1;
 	}
 	if (s.max_concurrency < 1 || s.batch_size < 1 || s.upload_concurrency < 1 ||
@@ -179,6 +189,8 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 	o->timeout_ms = (long)(s.fetch_timeout * 1000);
 	o->cpu_margin_ms = (long)(s.cpu_margin * 1000);
 	o->max_profile_bytes = s.max_profile_bytes;
+	o->max_inflated_bytes = s.max_inflated_bytes;
+	o->budget = app->budget;
 	o->once = s.once;
 	pod_defaults_init(&o->defaults);
 	o->defaults.port = (int)s.default_port;
@@ -317,6 +329,7 @@ static int start_services(struct app *app, char *err, size_t errlen)
 		.upload_concurrency = (int)s.upload_concurrency,
 		.max_queue = (size_t)s.max_queue,
 		.spool_drain_rate = s.spool_drain_rate,
+		.budget = app->budget,
 		.expire_interval_s = expire < 1 ? 1 : expire > 60 ? 60 : expire,
 	};
 	app->batch = batch_new(app->loop, app->profefe, app->spool, &bo);
@@ -342,6 +355,7 @@ static void stop_services(struct app *app)
 	kube_client_free(app->kc);
 	metrics_server_free(app->metrics);
 	loop_free(app->loop);
+	budget_free(app->budget);
 	metrics_reset();
 }
 
@@ -371,9 +385,11 @@ int main(int argc, char **argv)
 	struct app app = {0};
 	app.ev = ev_default_loop(0);
 	app.loop = loop_new(app.ev);
+	app.budget = budget_new(s.memory_budget);
 	if (check_settings(err, sizeof(err)) != 0 ||
 	    fill_collector_options(&app, err, sizeof(err)) != 0) {
 		loop_free(app.loop);
+		budget_free(app.budget);
 		return usage_error(err);
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -3,24 +3,40 @@
 
 #include <stdlib.h>
 
+#include "kprofefe/log.h"
+#include "kprofefe/metrics.h"
 #include "kprofefe/xalloc.h"
 
-/* What the loop remembers of one transfer, kept in CURLOPT_PRIVATE and in a
- * list, so loop_free can stop what is still running. */
+/* Where a transfer is: its multi call may wait for curl to return to the loop. */
+enum transfer_state {
+	T_WAIT_ADD,    /* loop_add_owned came from inside curl: not in the multi yet */
+	T_ACTIVE,      /* in the multi */
+	T_WAIT_REMOVE, /* cancelled from inside curl: still in the multi */
+	T_FAILED       /* curl_multi_add_handle failed: done is due from the loop */
+};
+
+/* What the loop remembers of one transfer, kept in CURLOPT_PRIVATE and in a list, so
+ * loop_free can stop what is still running. */
 struct transfer {
 	CURL *easy;
 	loop_done_fn done;
 	loop_dropped_fn dropped;
 	void *arg;
+	enum transfer_state state;
+	CURLcode failure;           /* T_FAILED: what done is told */
 	struct transfer *prev, *next;
+	struct transfer *next_todo; /* in the loop's todo list while waiting */
 };
 
 struct loop {
 	struct ev_loop *ev;
 	CURLM *multi;
-	ev_timer timer;
+	ev_timer timer;        /* curl's timeout */
+	ev_timer kick;         /* runs the todo list outside any curl call */
+	int in_curl;           /* depth of curl_multi_socket_action calls */
 	int running;
 	struct transfer *transfers;
+	struct transfer *todo, *todo_tail;
 };
 
 /* One watched socket, kept with curl_multi_assign. */
@@ -29,15 +45,67 @@ struct sock {
 	loop_t *loop;
 };
 
-/* Takes easy out of the multi and the list; returns its record for the caller to free. */
-static struct transfer *forget(loop_t *loop, CURL *easy)
+void loop_count_curl_error(const char *call)
 {
-	struct transfer *t = NULL;
-	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-	if (!t)
+	/* Registered at the first failure: a healthy process does not show it. */
+	metrics_register("kprofefe_curl_errors_total", "counter",
+			 "libcurl calls that failed, by call (each is also logged).");
+	metrics_add("kprofefe_curl_errors_total", 1, "call", call, NULL);
+}
+
+/* Logs and counts a failed multi call; returns rc so callers can test it. */
+static CURLMcode check(CURLMcode rc, const char *call)
+{
+	if (rc == CURLM_OK)
+		return rc;
+	loop_count_curl_error(call);
+	log_event(LOG_ERROR, "libcurl multi call failed", "call", call, "error",
+		  curl_multi_strerror(rc), NULL);
+	return rc;
+}
+
+/* CURLOPT_PRIVATE and CURLINFO_PRIVATE cannot fail on a valid handle; say so if they do. */
+static void set_private(CURL *easy, struct transfer *t)
+{
+	if (curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)t) != CURLE_OK)
+		log_event(LOG_ERROR, "libcurl refused CURLOPT_PRIVATE", NULL);
+}
+
+static struct transfer *get_private(CURL *easy)
+{
+	char *p = NULL;
+	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p) != CURLE_OK)
 		return NULL;
-	curl_multi_remove_handle(loop->multi, easy);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+	return (struct transfer *)(void *)p;
+}
+
+static void todo_push(loop_t *loop, struct transfer *t)
+{
+	t->next_todo = NULL;
+	if (loop->todo_tail)
+		loop->todo_tail->next_todo = t;
+	else
+		loop->todo = t;
+	loop->todo_tail = t;
+	if (!loop->in_curl)
+		ev_feed_event(loop->ev, &loop->kick, EV_TIMER);
+}
+
+static void todo_unlink(loop_t *loop, struct transfer *t)
+{
+	struct transfer **link = &loop->todo, *prev = NULL;
+	for (; *link; prev = *link, link = &(*link)->next_todo) {
+		if (*link != t)
+			continue;
+		*link = t->next_todo;
+		if (loop->todo_tail == t)
+			loop->todo_tail = prev;
+		return;
+	}
+}
+
+static void list_unlink(loop_t *loop, struct transfer *t)
+{
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -45,7 +113,76 @@ static struct transfer *forget(loop_t *loop, CURL *easy)
 	if (t->next)
 		t->next->prev = t->prev;
 	loop->running--;
-	return t;
+}
+
+/* Takes t out of the multi (when in it) and the lists; the caller frees t. */
+static void forget(loop_t *loop, struct transfer *t)
+{
+	if (t->state == T_ACTIVE || t->state == T_WAIT_REMOVE)
+		check(curl_multi_remove_handle(loop->multi, t->easy), "curl_multi_remove_handle");
+	if (t->state != T_ACTIVE)
+		todo_unlink(loop, t);
+	set_private(t->easy, NULL);
+	list_unlink(loop, t);
+}
+
+static void drop(loop_t *loop, struct transfer *t)
+{
+	CURL *easy = t->easy;
+	loop_dropped_fn dropped = t->dropped;
+	void *arg = t->arg;
+	forget(loop, t);
+	free(t);
+	if (dropped)
+		dropped(easy, arg);
+}
+
+static void finish(loop_t *loop, struct transfer *t, CURLcode result)
+{
+	CURL *easy = t->easy;
+	loop_done_fn done = t->done;
+	void *arg = t->arg;
+	forget(loop, t);
+	free(t);
+	done(easy, result, arg);
+}
+
+static void start(loop_t *loop, struct transfer *t)
+{
+	CURLMcode rc = check(curl_multi_add_handle(loop->multi, t->easy), "curl_multi_add_handle");
+	if (rc == CURLM_OK) {
+		t->state = T_ACTIVE;
+		return;
+	}
+	t->state = T_FAILED;
+	t->failure = rc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+	todo_push(loop, t);
+}
+
+/* Carries out what waited for curl to return: starts, stops and failed starts. Each
+ * callback it makes may queue more work; that is done in the same pass. */
+static void run_todo(loop_t *loop)
+{
+	struct transfer *t;
+	while (!loop->in_curl && (t = loop->todo) != NULL) {
+		loop->todo = t->next_todo;
+		if (!loop->todo)
+			loop->todo_tail = NULL;
+		t->next_todo = NULL;
+		switch (t->state) {
+		case T_WAIT_ADD:
+			start(loop, t);
+			break;
+		case T_WAIT_REMOVE:
+			drop(loop, t);
+			break;
+		case T_FAILED:
+			finish(loop, t, t->failure);
+			break;
+		case T_ACTIVE:
+			break;
+		}
+	}
 }
 
 static void finish_done_transfers(loop_t *loop)
@@ -55,16 +192,24 @@ static void finish_done_transfers(loop_t *loop)
 	while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		CURL *easy = msg->easy_handle;
-		CURLcode result = msg->data.result;
-		struct transfer *t = forget(loop, easy);
-		if (!t)
+		struct transfer *t = get_private(msg->easy_handle);
+		if (!t || t->state != T_ACTIVE)
 			continue;
-		loop_done_fn done = t->done;
-		void *arg = t->arg;
-		free(t);
-		done(easy, result, arg);
+		finish(loop, t, msg->data.result);
 	}
+}
+
+/* One call into curl; what its callbacks asked for is carried out once it returns. */
+static void socket_action(loop_t *loop, curl_socket_t fd, int action)
+{
+	int still;
+	loop->in_curl++;
+	check(curl_multi_socket_action(loop->multi, fd, action, &still),
+	      "curl_multi_socket_action");
+	loop->in_curl--;
+	run_todo(loop);
+	finish_done_transfers(loop);
+	run_todo(loop);
 }
 
 static void socket_ready(struct ev_loop *ev, ev_io *io, int revents)
@@ -75,19 +220,21 @@ static void socket_ready(struct ev_loop *ev, ev_io *io, int revents)
 	loop_t *loop = s->loop;
 	int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
 		     ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	int still;
-	curl_multi_socket_action(loop->multi, io->fd, action, &still);
-	finish_done_transfers(loop);
+	socket_action(loop, io->fd, action);
 }
 
 static void timer_fired(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	(void)ev;
 	(void)revents;
-	loop_t *loop = w->data;
-	int still;
-	curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &still);
-	finish_done_transfers(loop);
+	socket_action(w->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void kicked(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	run_todo(w->data);
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -100,14 +247,17 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 			ev_io_stop(loop->ev, &s->io);
 			free(s);
 		}
-		curl_multi_assign(loop->multi, fd, NULL);
+		check(curl_multi_assign(loop->multi, fd, NULL), "curl_multi_assign");
 		return 0;
 	}
 	int events = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
 	if (!s) {
 		s = xcalloc(1, sizeof(*s));
 		s->loop = loop;
-		curl_multi_assign(loop->multi, fd, s);
+		if (check(curl_multi_assign(loop->multi, fd, s), "curl_multi_assign") != CURLM_OK) {
+			free(s);
+			return -1; /* curl fails the transfers on this socket */
+		}
 	} else {
 		ev_io_stop(loop->ev, &s->io);
 	}
@@ -134,18 +284,29 @@ loop_t *loop_new(struct ev_loop *ev)
 {
 	static int curl_ready;
 	if (!curl_ready) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_event(LOG_ERROR, "curl_global_init failed", NULL);
+			abort();
+		}
 		curl_ready = 1;
 	}
 	loop_t *loop = xcalloc(1, sizeof(*loop));
 	loop->ev = ev;
 	loop->multi = curl_multi_init();
+	if (!loop->multi) {
+		log_event(LOG_ERROR, "curl_multi_init failed", NULL);
+		abort();
+	}
 	ev_init(&loop->timer, timer_fired);
 	loop->timer.data = loop;
-	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
-	curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
+	ev_init(&loop->kick, kicked);
+	loop->kick.data = loop;
+	check(curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_socket),
+	      "curl_multi_setopt(SOCKETFUNCTION)");
+	check(curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop), "curl_multi_setopt(SOCKETDATA)");
+	check(curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_timer),
+	      "curl_multi_setopt(TIMERFUNCTION)");
+	check(curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop), "curl_multi_setopt(TIMERDATA)");
 	return loop;
 }
 
@@ -153,19 +314,11 @@ void loop_free(loop_t *loop)
 {
 	if (!loop)
 		return;
-	while (loop->transfers) {
-		CURL *easy = loop->transfers->easy;
-		struct transfer *t = forget(loop, easy);
-		if (!t)
-			break; /* cannot happen: every listed transfer has its record */
-		loop_dropped_fn dropped = t->dropped;
-		void *arg = t->arg;
-		free(t);
-		if (dropped)
-			dropped(easy, arg);
-	}
+	while (loop->transfers)
+		drop(loop, loop->transfers);
 	ev_timer_stop(loop->ev, &loop->timer);
-	curl_multi_cleanup(loop->multi);
+	ev_clear_pending(loop->ev, &loop->kick);
+	check(curl_multi_cleanup(loop->multi), "curl_multi_cleanup");
 	free(loop);
 }
 
@@ -174,13 +327,9 @@ struct ev_loop *loop_ev(loop_t *loop)
 	return loop->ev;
 }
 
-void loop_add(loop_t *loop, CURL *easy, loop_done_fn done, void *arg)
-{
-	loop_add_owned(loop, easy, done, NULL, arg);
-}
-
-void loop_add_owned(loop_t *loop, CURL *easy, loop_done_fn done, loop_dropped_fn dropped,
-		    void *arg)
+/* A new record for easy, in the list of transfers. */
+static struct transfer *track(loop_t *loop, CURL *easy, loop_done_fn done,
+			      loop_dropped_fn dropped, void *arg)
 {
 	struct transfer *t = xcalloc(1, sizeof(*t));
 	t->easy = easy;
@@ -191,17 +340,52 @@ void loop_add_owned(loop_t *loop, CURL *easy, loop_done_fn done, loop_dropped_fn
 	if (t->next)
 		t->next->prev = t;
 	loop->transfers = t;
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
-	curl_multi_add_handle(loop->multi, easy);
 	loop->running++;
+	set_private(easy, t);
+	return t;
 }
 
-void loop_remove(loop_t *loop, CURL *easy)
+void loop_add_owned(loop_t *loop, CURL *easy, loop_done_fn done, loop_dropped_fn dropped,
+		    void *arg)
 {
-	free(forget(loop, easy));
+	struct transfer *t = track(loop, easy, done, dropped, arg);
+	if (loop->in_curl) {
+		t->state = T_WAIT_ADD;
+		todo_push(loop, t);
+		return;
+	}
+	start(loop, t);
+}
+
+void loop_add_failed(loop_t *loop, CURL *easy, CURLcode result, loop_done_fn done,
+		     loop_dropped_fn dropped, void *arg)
+{
+	struct transfer *t = track(loop, easy, done, dropped, arg);
+	t->state = T_FAILED;
+	t->failure = result;
+	todo_push(loop, t);
+}
+
+void loop_cancel(loop_t *loop, CURL *easy)
+{
+	struct transfer *t = get_private(easy);
+	if (!t || t->state == T_WAIT_REMOVE)
+		return;
+	if (t->state == T_ACTIVE && loop->in_curl) {
+		t->state = T_WAIT_REMOVE;
+		todo_push(loop, t);
+		return;
+	}
+	/* Not in the multi (waiting to start, or failed), or curl is not running. */
+	drop(loop, t);
 }
 
 int loop_running(const loop_t *loop)
 {
 	return loop->running;
+}
+
+int loop_in_curl(const loop_t *loop)
+{
+	return loop->in_curl > 0;
 }

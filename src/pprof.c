@@ -266,39 +266,72 @@ static int location_ok(const unsigned char *data, size_t len)
 	return rc;
 }
 
-int pprof_is_profile(const unsigned char *data, size_t len)
+/* What walking a Profile's top-level fields found so far. */
+typedef struct profile_walk {
+	int seen_strings;
+	int bad;
+	pprof_body_facts facts;
+} profile_walk;
+
+/* Checks one top-level field of a Profile. */
+static void walk_field(profile_walk *w, const pb_field *f)
+{
+	int want = profile_field_wire(f->num);
+
+	if (f->num == PF_COMMENT || want < 0) /* comment: packed or not; unknown: newer */
+		return;
+	if (f->wire != want) {
+		w->bad = 1;
+		return;
+	}
+	switch (f->num) {
+	case PF_STRING_TABLE:
+		/* The first string must be "" (pprof's own parser requires it). */
+		if (!w->seen_strings && f->len != 0)
+			w->bad = 1;
+		w->seen_strings = 1;
+		return;
+	case PF_LOCATION:
+		if (location_ok(f->data, f->len) != 0)
+			w->bad = 1;
+		return;
+	case PF_SAMPLE:
+		w->facts.n_samples++;
+		break;
+	case PF_TIME_NANOS:
+		w->facts.time_nanos = (int64_t)f->v;
+		return;
+	case PF_DURATION_NANOS:
+		w->facts.duration_nanos = (int64_t)f->v;
+		return;
+	default:
+		break;
+	}
+	if (f->wire == WIRE_LEN && pb_walk(f->data, f->len) != 0)
+		w->bad = 1;
+}
+
+static int walk_profile(const unsigned char *data, size_t len, pprof_body_facts *facts)
 {
 	pb r = {data, data + len};
 	pb_field f;
-	int rc, seen_strings = 0;
+	profile_walk w = {0};
+	int rc;
 
 	if (data == NULL || len == 0)
 		return 0;
-	while ((rc = pb_next(&r, &f)) == 1) {
-		int want = profile_field_wire(f.num);
+	while (!w.bad && (rc = pb_next(&r, &f)) == 1)
+		walk_field(&w, &f);
+	if (w.bad || rc != 0 || !w.seen_strings)
+		return 0;
+	if (facts)
+		*facts = w.facts;
+	return 1;
+}
 
-		if (f.num == PF_COMMENT) /* repeated int64: packed or not */
-			continue;
-		if (want < 0)
-			continue;
-		if (f.wire != want)
-			return 0;
-		if (f.num == PF_STRING_TABLE) {
-			/* The first string must be "" (pprof's own parser requires it). */
-			if (!seen_strings && f.len != 0)
-				return 0;
-			seen_strings = 1;
-			continue;
-		}
-		if (f.num == PF_LOCATION) {
-			if (location_ok(f.data, f.len) != 0)
-				return 0;
-			continue;
-		}
-		if (f.wire == WIRE_LEN && pb_walk(f.data, f.len) != 0)
-			return 0;
-	}
-	return rc == 0 && seen_strings;
+int pprof_is_profile(const unsigned char *data, size_t len)
+{
+	return walk_profile(data, len, NULL);
 }
 
 /* ---- gzip ------------------------------------------------------------------------------ */
@@ -428,6 +461,137 @@ int pprof_gzip(const unsigned char *data, size_t len, unsigned char **out, size_
 	return 0;
 }
 
+/* ---- checking a Profile as it is inflated ----------------------------------------- */
+
+/* A top-level field larger than this is refused: pprof writes every sample, location
+ * and string as a field of its own, so real ones are a few KiB at most. */
+#define STREAM_MAX_FIELD ((size_t)4 << 20)
+
+/* The Profile's bytes not yet walked: at most one field and the start of the next. */
+typedef struct profile_stream {
+	profile_walk w;
+	buf_t pending;
+} profile_stream;
+
+/* Bytes the field at the start of data needs, header included: 0 when even its header
+ * is not complete yet, or SIZE_MAX when it is malformed. */
+static size_t field_size(const unsigned char *data, size_t len)
+{
+	pb r = {data, data + len};
+	uint64_t tag, flen;
+	size_t header;
+
+	if (pb_varint(&r, &tag) != 0)
+		return len < 10 ? 0 : SIZE_MAX;
+	switch (tag & 7) {
+	case WIRE_VARINT:
+		if (pb_varint(&r, &flen) != 0)
+			return (size_t)(r.end - data) < (size_t)(r.p - data) + 10 ? 0 : SIZE_MAX;
+		return (size_t)(r.p - data);
+	case WIRE_I64:
+		return (size_t)(r.p - data) + 8;
+	case WIRE_I32:
+		return (size_t)(r.p - data) + 4;
+	case WIRE_LEN:
+		header = (size_t)(r.p - data);
+		if (pb_varint(&r, &flen) != 0)
+			return len - header < 10 ? 0 : SIZE_MAX;
+		if (flen > STREAM_MAX_FIELD)
+			return SIZE_MAX;
+		return (size_t)(r.p - data) + (size_t)flen;
+	default:
+		return SIZE_MAX;
+	}
+}
+
+/* Walks every complete field of the pending bytes and drops them. */
+static void stream_feed(profile_stream *s, const unsigned char *data, size_t len)
+{
+	size_t off = 0;
+
+	buf_append(&s->pending, data, len);
+	while (!s->w.bad && off < s->pending.len) {
+		const unsigned char *p = s->pending.data + off;
+		size_t avail = s->pending.len - off;
+		size_t need = field_size(p, avail);
+		if (need == SIZE_MAX) {
+			s->w.bad = 1;
+			break;
+		}
+		if (need == 0 || need > avail)
+			break;
+		pb r = {p, p + need};
+		pb_field f;
+		if (pb_next(&r, &f) != 1) {
+			s->w.bad = 1;
+			break;
+		}
+		walk_field(&s->w, &f);
+		off += need;
+	}
+	buf_consume(&s->pending, off);
+}
+
+/* Inflates gzip data (every member) in small steps, walking the Profile as it comes:
+ * nothing but one field at a time is kept, so a large inflated size costs time, not
+ * memory. Returns 0 for a Profile, else -1 with *reason. */
+static int check_gzip_profile(const unsigned char *data, size_t len, size_t max_out,
+			      pprof_body_facts *facts, const char **reason)
+{
+	size_t cap = inflate_cap(len, max_out), total = 0;
+	unsigned char chunk[16384];
+	profile_stream s = {.pending = BUF_INIT};
+	z_stream zs;
+	int rc = Z_OK, result = -1;
+
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+		*reason = "corrupt_gzip";
+		return -1;
+	}
+	zs.next_in = (unsigned char *)(uintptr_t)data; /* zlib's API is not const */
+	*reason = "corrupt_gzip";
+	for (;;) {
+		size_t in_left = len - (size_t)(zs.next_in - data);
+		if (rc == Z_STREAM_END) {
+			if (in_left == 0)
+				break;
+			/* Another gzip member follows (gzip allows concatenation). */
+			if (!is_gzip(zs.next_in, in_left) || inflateReset(&zs) != Z_OK)
+				goto out;
+		}
+		zs.avail_in = in_left > 0x40000000u ? 0x40000000u : (uInt)in_left;
+		zs.next_out = chunk;
+		zs.avail_out = sizeof(chunk);
+		rc = inflate(&zs, Z_NO_FLUSH);
+		size_t got = sizeof(chunk) - zs.avail_out;
+		if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && got > 0))
+			goto out; /* corrupt, or the input ended before the stream did */
+		if (got > cap - total) {
+			*reason = "too_large";
+			goto out;
+		}
+		total += got;
+		stream_feed(&s, chunk, got);
+		if (s.w.bad) {
+			*reason = "not_profile";
+			goto out;
+		}
+	}
+	if (total == 0 || s.pending.len != 0 || !s.w.seen_strings) {
+		*reason = "not_profile";
+		goto out;
+	}
+	if (facts)
+		*facts = s.w.facts;
+	*reason = NULL;
+	result = 0;
+out:
+	inflateEnd(&zs);
+	buf_free(&s.pending);
+	return result;
+}
+
 /* ---- bodies ------------------------------------------------------------------------------ */
 
 int pprof_is_trace(const unsigned char *data, size_t len)
@@ -469,13 +633,11 @@ static const char *classify_junk(const unsigned char *body, size_t len)
 	return "text";
 }
 
-enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
-				      size_t len, size_t max_inflated, const char **reason)
+enum pprof_body_kind pprof_body_inspect(enum pprof_type t, const unsigned char *body,
+					size_t len, size_t max_inflated, pprof_body_facts *facts,
+					const char **reason)
 {
 	const char *dummy;
-	unsigned char *raw;
-	size_t raw_len;
-	int ok;
 
 	if (reason == NULL)
 		reason = &dummy;
@@ -497,20 +659,20 @@ enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *bo
 		return PPROF_BODY_INVALID;
 	}
 	if (is_gzip(body, len)) {
-		if (pprof_gunzip(body, len, max_inflated, &raw, &raw_len, reason) != 0)
+		if (check_gzip_profile(body, len, max_inflated, facts, reason) != 0)
 			return PPROF_BODY_INVALID;
-		ok = pprof_is_profile(raw, raw_len);
-		free(raw);
-		if (!ok) {
-			*reason = "not_profile";
-			return PPROF_BODY_INVALID;
-		}
 		return PPROF_BODY_GZIP;
 	}
-	if (pprof_is_profile(body, len))
+	if (walk_profile(body, len, facts))
 		return PPROF_BODY_PROTOBUF;
 	*reason = classify_junk(body, len);
 	return PPROF_BODY_INVALID;
+}
+
+enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
+				      size_t len, size_t max_inflated, const char **reason)
+{
+	return pprof_body_inspect(t, body, len, max_inflated, NULL, reason);
 }
 
 enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *body,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -690,10 +691,33 @@ profefe_request *profefe_upload(profefe_client *c, const char *service, const ch
 				const char *labels, const unsigned char *data, size_t len,
 				profefe_upload_fn done, void *arg)
 {
+	return profefe_upload_at(c, service, type, labels, 0, data, len, done, arg);
+}
+
+/* profefe's time format (UTC, whole seconds), or "" for a time before 1970. */
+static void format_created_at(int64_t time_ns, char out[32])
+{
+	struct tm tm;
+	time_t secs = (time_t)(time_ns / 1000000000);
+	out[0] = '\0';
+	if (time_ns <= 0 || !gmtime_r(&secs, &tm))
+		return;
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+profefe_request *profefe_upload_at(profefe_client *c, const char *service, const char *type,
+				   const char *labels, int64_t created_ns,
+				   const unsigned char *data, size_t len, profefe_upload_fn done,
+				   void *arg)
+{
 	buf_t url = BUF_INIT;
+	char created_at[32];
 	buf_printf(&url, "%s/api/0/profiles", c->base);
 	append_param(&url, "service", service);
 	append_param(&url, "type", type);
+	format_created_at(created_ns, created_at);
+	if (created_at[0])
+		append_param(&url, "created_at", created_at);
 	/* profefe's first API and kube-profefe named the instance: the pod. */
 	char *instance = profefe_label_value(labels, "pod");
 	if (instance)

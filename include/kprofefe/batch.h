@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kprofefe/budget.h"
 #include "kprofefe/loop.h"
 #include "kprofefe/profefe.h"
 #include "kprofefe/spool.h"
@@ -31,11 +32,20 @@
  * kprofefe_last_upload_success_timestamp_seconds.
  */
 
+#define BATCH_DEFAULT_MAX_QUEUE_BYTES ((size_t)64 << 20)
+
 typedef struct batch_options {
 	double interval_s;          /* flush period; 0: 10 */
 	size_t batch_size;          /* flush as soon as this many wait; 0: 10 */
 	int upload_concurrency;     /* uploads in flight at most; 0: 4 */
-	size_t max_queue;           /* profiles kept in memory at most (the oldest goes); 0: 1000 */
+	size_t max_queue;           /* profiles kept in memory at most (the oldest goes to the
+	                               spool, else is dropped); 0: 1000 */
+	size_t max_queue_bytes;     /* the same bound in bytes; 0: half the budget's limit, or
+	                               BATCH_DEFAULT_MAX_QUEUE_BYTES without one */
+	/* Borrowed, NULL for none. Every profile in memory holds its size of it: taken by
+	 * the submitter, or here for a spool entry read for replay; given back when the
+	 * profile leaves memory. */
+	budget_t *budget;
 	double spool_drain_rate;    /* replays per second; 0: 5 */
 	double backoff_initial_s;   /* first probe after a RETRY; 0: 1 */
 	double backoff_max_s;       /* 0: 60 */
@@ -57,8 +67,9 @@ typedef struct batch batch_t;
 batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
 		   const batch_options *opt);
 
-/* Queues a profile. data (malloc'ed) is taken in every case. Returns 0, or -1 when
- * the batch is shutting down (the profile is dropped and counted). */
+/* Queues a profile. data (malloc'ed) is taken in every case, and with it len bytes of
+ * the budget, which the caller took (fetch_result_take hands them over). Returns 0, or
+ * -1 when the batch is shutting down (the profile is dropped and counted). */
 int batch_submit(batch_t *b, const batch_profile *p, unsigned char *data, size_t len);
 
 typedef void (*batch_done_fn)(void *arg);

@@ -13,6 +13,8 @@ typedef struct buf {
 #define BUF_INIT {NULL, 0, 0}
 
 void buf_append(buf_t *b, const void *data, size_t len);
+/* The capacity b will have once extra more bytes are appended (for memory accounting). */
+size_t buf_cap_after(const buf_t *b, size_t extra);
 void buf_append_str(buf_t *b, const char *s);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes (n <= len), keeping the rest. */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "kprofefe/batch.h"
+#include "kprofefe/budget.h"
 #include "kprofefe/kube.h"
 #include "kprofefe/loop.h"
 #include "kprofefe/pod.h"
@@ -18,7 +19,11 @@ typedef struct collector_options {
 	long connect_timeout_ms;
 	long timeout_ms;           /* total for a non-cpu profile */
 	long cpu_margin_ms;        /* a cpu profile or trace may take its seconds plus this */
-	size_t max_profile_bytes;
+	size_t max_profile_bytes;  /* compressed; 0: FETCH_DEFAULT_MAX_BYTES */
+	size_t max_inflated_bytes; /* 0: FETCH_DEFAULT_MAX_INFLATED_BYTES */
+	/* Borrowed, NULL for none: each fetch in flight holds a reserve of it plus its
+	 * body; a fetch that finds it full waits (CPU profiles first). */
+	budget_t *budget;
 	int once;                  /* one round over the targets of the first list, then done */
 } collector_options;
 

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "kprofefe/budget.h"
 #include "kprofefe/http.h"
 #include "kprofefe/loop.h"
 #include "kprofefe/pprof.h"
@@ -13,7 +14,11 @@
 #define FETCH_DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define FETCH_DEFAULT_MARGIN_MS 10000L
 #define FETCH_DEFAULT_PLAIN_TIMEOUT_MS 30000L
-#define FETCH_DEFAULT_MAX_BYTES ((size_t)64 << 20)
+/* Per-profile caps. A heap profile of a large Go service is a few MiB compressed and
+ * inflates about tenfold; checking an inflated profile keeps only a few KiB (pprof.h),
+ * so the inflated cap bounds the time a gzip bomb costs, not memory. */
+#define FETCH_DEFAULT_MAX_BYTES ((size_t)8 << 20)
+#define FETCH_DEFAULT_MAX_INFLATED_BYTES ((size_t)64 << 20)
 
 /* Every field may be 0/NULL for its default. */
 typedef struct fetch_options {
@@ -23,7 +28,11 @@ typedef struct fetch_options {
 	                             0: FETCH_DEFAULT_MARGIN_MS */
 	long plain_timeout_ms;    /* total timeout of the other types; 0: 30 s */
 	size_t max_profile_bytes; /* response body cap; 0: FETCH_DEFAULT_MAX_BYTES */
-	size_t max_inflated_bytes; /* cap when inflating to check; 0: pprof's default */
+	size_t max_inflated_bytes; /* cap when inflating to check;
+	                              0: FETCH_DEFAULT_MAX_INFLATED_BYTES */
+	/* Borrowed, NULL for none: the body is taken from it as it arrives (a body that
+	 * does not fit fails with reason "budget"), and so is the profile handed over. */
+	budget_t *budget;
 	/* Transport for the pod-proxy case (both read in fetch_start only). By default
 	 * neither is set and no credentials at all go to pods. */
 	const http_tls *tls;
@@ -40,6 +49,7 @@ typedef struct fetch_options {
  *   "busy"      500 because a CPU profile or trace is already running in the target;
  *   "http_4xx", "http_5xx", "http_other"  other statuses;
  *   "too_large" body above max_profile_bytes (or inflating above its cap);
+ *   "budget"    the body did not fit the memory budget;
  *   "not_pprof" 2xx but not a profile of the type (see body_reason);
  *   "error"     any other transfer failure.
  * ("canceled" is only counted in the metric: done is never called after fetch_cancel.)
@@ -51,8 +61,10 @@ typedef struct fetch_result {
 	long status;             /* HTTP status, 0 when none */
 	unsigned char *data;     /* ok: gzip pprof (a trace for PPROF_TRACE), NULL otherwise.
 	                            Freed after the callback returns unless taken with
-	                            fetch_result_take. */
+	                            fetch_result_take. With a budget, len bytes of it are
+	                            taken for data, and go with it. */
 	size_t len;
+	pprof_body_facts facts;  /* ok: samples, time and duration the profile holds */
 	double seconds;          /* wall time of the transfer */
 	const char *reason;      /* see above */
 	const char *body_reason; /* "not_pprof"/"too_large" from the body check: pprof's
@@ -61,7 +73,8 @@ typedef struct fetch_result {
 } fetch_result;
 
 /* Takes the profile bytes out of res: the caller owns and free()s the result; *len (may
- * be NULL) gets their size. Returns NULL when there are none. */
+ * be NULL) gets their size, which the caller gives back to the budget (if any) when it
+ * frees them. Returns NULL when there are none. */
 unsigned char *fetch_result_take(fetch_result *res, size_t *len);
 
 typedef void (*fetch_done_fn)(fetch_result *res, void *arg);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "kprofefe/budget.h"
 #include "kprofefe/loop.h"
 
 /* TLS settings for one peer. Read only inside http_start (libcurl keeps its own
@@ -38,6 +39,10 @@ typedef struct http_options {
 	 * kept, error bodies (4xx, 5xx) included, before done tells the status;
 	 * return 0 to go on, non-zero to abort the transfer. */
 	int (*on_data)(const unsigned char *data, size_t len, void *arg);
+	/* Borrowed; NULL: none. The kept body's buffer is taken from it as it grows; when
+	 * it does not fit the transfer fails with HTTP_FAIL_BUDGET. Given back when the
+	 * request ends, unless the body is taken (http_take_body). */
+	budget_t *budget;
 } http_options;
 
 /* Why a transfer failed, coarse enough to be a metric label. */
@@ -47,8 +52,11 @@ enum http_failure {
 	HTTP_FAIL_TIMEOUT,   /* connect, total or idle timeout */
 	HTTP_FAIL_TOO_LARGE, /* the body passed max_body_bytes */
 	HTTP_FAIL_ABORTED,   /* on_data asked to stop */
+	HTTP_FAIL_BUDGET,    /* the body did not fit the memory budget */
 	HTTP_FAIL_OTHER
 };
+
+typedef struct http_request http_request;
 
 typedef struct http_response {
 	long status;                /* HTTP status; 0 when none arrived */
@@ -59,11 +67,10 @@ typedef struct http_response {
 	size_t body_len;
 	const char *content_type;   /* or NULL */
 	double seconds;             /* wall time of the transfer */
+	http_request *req;          /* for http_take_body */
 } http_response;
 
 typedef void (*http_done_fn)(const http_response *resp, void *arg);
-
-typedef struct http_request http_request;
 
 /*
  * Starts a request; done is called exactly once from the loop (never from inside
@@ -74,9 +81,17 @@ typedef struct http_request http_request;
  */
 http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 			 http_done_fn done, void *arg);
-/* Stops and frees a request that has not finished; done is not called. Not from
- * inside its own on_data (curl is running it then): return non-zero there. */
+/* Stops a request that has not finished; done is not called. Safe from anywhere, curl
+ * callbacks included: the loop frees it once curl lets go of it (loop.h). */
 void http_cancel(http_request *req);
+
+/*
+ * Inside done only: takes the kept body out of the request without copying it (resp's
+ * body is gone afterwards). The caller owns the buffer (NUL-terminated, free() it) and,
+ * with a budget, the *len bytes taken from it for the body (budget_give them when the
+ * buffer is freed). NULL, *len 0 when there is no body.
+ */
+unsigned char *http_take_body(http_request *req, size_t *len);
 
 /* Percent-encodes s for a URL query or path segment (RFC 3986 unreserved kept). */
 char *http_escape(const char *s);

@@ -91,6 +91,22 @@ enum pprof_body_kind {
 enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
 				      size_t len, size_t max_inflated, const char **reason);
 
+/* What checking a Profile body found out on the way (all 0 for a trace). */
+typedef struct pprof_body_facts {
+	size_t n_samples;       /* 0: an empty profile (profefe refuses those) */
+	int64_t time_nanos;     /* 0 when absent */
+	int64_t duration_nanos; /* 0 when absent: a delta profile has it set */
+} pprof_body_facts;
+
+/*
+ * pprof_body_check that also fills *facts (may be NULL) for a profile. A gzip body is
+ * inflated in small steps and walked as it comes, never held inflated: checking a body
+ * costs a few KiB whatever it inflates to (the cap bounds the time it takes).
+ */
+enum pprof_body_kind pprof_body_inspect(enum pprof_type t, const unsigned char *body,
+					size_t len, size_t max_inflated, pprof_body_facts *facts,
+					const char **reason);
+
 /*
  * pprof_body_check, then the bytes to store or upload: the gzip body or trace copied,
  * or the uncompressed protobuf gzipped. On success *out is a new buffer the caller frees

@@ -76,6 +76,16 @@ typedef struct profefe_request profefe_request;
 profefe_request *profefe_upload(profefe_client *c, const char *service, const char *type,
 				const char *labels, const unsigned char *data, size_t len,
 				profefe_upload_fn done, void *arg);
+/*
+ * profefe_upload with created_at: the collection time (unix ns, sent in profefe's
+ * format, UTC, whole seconds; 0 or less: not sent). profefe prefers the profile's own
+ * time_nanos, so this is the time of what it cannot read a time from (a trace, a
+ * profile without time_nanos), and keeps a replayed profile's time.
+ */
+profefe_request *profefe_upload_at(profefe_client *c, const char *service, const char *type,
+				   const char *labels, int64_t created_ns,
+				   const unsigned char *data, size_t len, profefe_upload_fn done,
+				   void *arg);
 /* Stops a request that has not called back yet; its callback is not called. */
 void profefe_cancel(profefe_request *req);
 

@@ -419,6 +419,37 @@ static void test_too_large(void **state)
 	assert_true(fetch_count("heap", "too_large") == 2.0);
 }
 
+/* The budget: an endless body stops when it no longer fits, and a profile handed over
+ * holds exactly its size until the taker gives it back. */
+static void test_budget(void **state)
+{
+	env *e = *state;
+	fetch_options opt = {0};
+	outcome o;
+
+	opt.budget = budget_new(256 * 1024);
+	fetch_and_wait(e, "endless", PPROF_HEAP, &opt, &o);
+	assert_false(o.ok);
+	assert_string_equal(o.reason, "budget");
+	assert_non_null(strstr(o.message, "memory budget"));
+	assert_int_equal(budget_used(opt.budget), 0);
+	assert_true(budget_peak(opt.budget) <= 256 * 1024);
+	assert_true(fetch_count("heap", "budget") == 1.0);
+
+	fetch_and_wait(e, "ok", PPROF_HEAP, &opt, &o);
+	assert_true(o.ok);
+	assert_int_equal(budget_used(opt.budget), o.len);
+	free(o.data);
+	budget_give(opt.budget, o.len);
+	/* The raw protobuf is replaced by its gzip: the budget follows. */
+	fetch_and_wait(e, "proto", PPROF_GOROUTINE, &opt, &o);
+	assert_true(o.ok);
+	assert_int_equal(budget_used(opt.budget), o.len);
+	free(o.data);
+	budget_give(opt.budget, o.len);
+	budget_free(opt.budget);
+}
+
 static void test_timeout(void **state)
 {
 	env *e = *state;
@@ -524,6 +555,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redirect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_headers_and_cancel, setup, teardown),

@@ -20,6 +20,7 @@
 #include "test_loop.h"
 #include <zlib.h>
 
+#include "kprofefe/budget.h"
 #include "kprofefe/buf.h"
 #include "kprofefe/http.h"
 #include "kprofefe/loop.h"
@@ -746,6 +747,143 @@ static void test_cancel(void **state)
 	buf_free(&after.body);
 }
 
+/*
+ * What a pod watch does when an event arrives: from inside one transfer's write
+ * callback, cancel another transfer in flight, start a new one, and then cancel the
+ * transfer itself. curl refuses multi calls there (CURLM_RECURSIVE_API_CALL), so the
+ * loop must defer them; freeing a handle curl still holds is what valgrind and ASan
+ * would report here.
+ */
+struct meddler {
+	struct result self_r; /* first: the request's arg serves on_done and on_data */
+	struct env *e;
+	http_request *self, *victim, *started;
+	struct result victim_r, started_r;
+	int chunks;
+	int in_curl_seen;
+};
+
+static int on_data_meddle(const unsigned char *data, size_t len, void *arg)
+{
+	struct meddler *m = arg;
+	(void)data;
+	(void)len;
+	m->chunks++;
+	m->in_curl_seen += loop_in_curl(m->e->loop);
+	if (m->chunks == 1) {
+		http_cancel(m->victim);
+		m->started = http_start(m->e->loop, url("/hello"), NULL, on_done, &m->started_r);
+		assert_false(m->started_r.done);
+	} else if (m->chunks == 2) {
+		http_cancel(m->self);
+	}
+	return 0;
+}
+
+static void test_start_and_cancel_from_inside_curl(void **state)
+{
+	struct env *e = *state;
+	struct meddler m = {.e = e};
+	m.victim = start(e, url("/slow"), NULL, &m.victim_r);
+	assert_true(run_until_count(e, &fake.slow_hits, 1, 10));
+	http_options opt = {.on_data = on_data_meddle};
+	m.self = start(e, url("/chunked?n=1000000"), &opt, &m.self_r);
+	assert_ptr_equal((void *)&m, (void *)&m.self_r);
+	assert_true(run_until(e, &m.started_r.done, 10));
+	assert_true(m.started_r.ok);
+	assert_int_equal(m.started_r.status, 200);
+	/* Once curl let go of them, the cancelled transfers are gone, silently. */
+	ev_tstamp deadline = ev_time() + 5;
+	while (loop_running(e->loop) > 0 && ev_time() < deadline)
+		ev_run(e->ev, EVRUN_ONCE);
+	assert_int_equal(loop_running(e->loop), 0);
+	assert_int_equal(m.chunks, 2); /* nothing reaches on_data after its own cancel */
+	assert_true(m.in_curl_seen == 2);
+	assert_false(m.victim_r.done);
+	assert_false(m.self_r.done);
+	buf_free(&m.started_r.body);
+}
+
+/* Cancelling from inside a done callback, where curl is not running, is immediate. */
+struct canceller {
+	http_request *other;
+	struct result r;
+};
+
+static void on_done_cancel(const http_response *resp, void *arg)
+{
+	struct canceller *c = arg;
+	(void)resp;
+	c->r.done = 1;
+	http_cancel(c->other);
+}
+
+static void test_cancel_from_done(void **state)
+{
+	struct env *e = *state;
+	struct canceller c = {0};
+	struct result slow = {0};
+	c.other = start(e, url("/slow"), NULL, &slow);
+	assert_true(run_until_count(e, &fake.slow_hits, 1, 10));
+	assert_non_null(http_start(e->loop, url("/hello"), NULL, on_done_cancel, &c));
+	assert_true(run_until(e, &c.r.done, 10));
+	assert_int_equal(loop_running(e->loop), 0);
+	assert_false(slow.done);
+}
+
+/* A body that does not fit the budget fails with its own reason and gives it all back;
+ * a taken body keeps exactly its size of the budget. */
+static void test_budget(void **state)
+{
+	struct env *e = *state;
+	budget_t *b = budget_new(64 * 1024);
+	struct result r = {0};
+	http_options opt = {.budget = b};
+	start(e, url("/big?n=200000"), &opt, &r);
+	assert_true(run_until(e, &r.done, 10));
+	assert_false(r.ok);
+	assert_int_equal(r.failure, HTTP_FAIL_BUDGET);
+	assert_non_null(strstr(r.error, "memory budget"));
+	assert_int_equal(budget_used(b), 0);
+	assert_true(budget_peak(b) <= 64 * 1024);
+	buf_free(&r.body);
+	budget_free(b);
+}
+
+struct taker {
+	budget_t *b;
+	unsigned char *data;
+	size_t len;
+	size_t used_in_done;
+	int done;
+};
+
+static void on_done_take(const http_response *resp, void *arg)
+{
+	struct taker *t = arg;
+	t->data = http_take_body(resp->req, &t->len);
+	t->used_in_done = budget_used(t->b);
+	t->done = 1;
+}
+
+static void test_take_body(void **state)
+{
+	struct env *e = *state;
+	struct taker t = {.b = budget_new(1 << 20)};
+	http_options opt = {.budget = t.b};
+	assert_non_null(http_start(e->loop, url("/big?n=30000"), &opt, on_done_take, &t));
+	assert_true(run_until(e, &t.done, 10));
+	assert_int_equal(t.len, 30000);
+	assert_int_equal(t.used_in_done, 30000);
+	assert_int_equal(budget_used(t.b), 30000); /* the taker gives it back */
+	for (size_t i = 0; i < t.len; i++)
+		assert_int_equal(t.data[i], pattern(i));
+	free(t.data);
+	budget_give(t.b, t.len);
+	assert_int_equal(budget_used(t.b), 0);
+	budget_free(t.b);
+}
+
 /* A done callback may start the next request (what retries do). */
 struct chain {
 	struct env *e;
@@ -885,6 +1023,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_streaming_too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_and_cancel_from_inside_curl, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_free_with_requests_running, setup, teardown),
 		cmocka_unit_test(test_escape),

@@ -341,9 +341,10 @@ static void test_inflate_cap(void **state)
 	assert_int_equal(pprof_gunzip(gz, gz_len, 0, &out, &out_len, &reason), -1);
 	assert_string_equal(reason, "too_large");
 	assert_null(out);
+	/* Checked as a stream, zeros are not a Profile from their first byte on. */
 	assert_int_equal(pprof_body_check(PPROF_HEAP, gz, gz_len, 1 << 20, &reason),
 			 PPROF_BODY_INVALID);
-	assert_string_equal(reason, "too_large");
+	assert_string_equal(reason, "not_profile");
 	/* Exactly at the cap is fine. */
 	assert_int_equal(pprof_gunzip(gz, gz_len, n, &out, &out_len, &reason), 0);
 	assert_int_equal(out_len, n);
@@ -352,6 +353,59 @@ static void test_inflate_cap(void **state)
 	assert_string_equal(reason, "too_large");
 	free(gz);
 	free(zeros);
+}
+
+/* A bomb that is a valid Profile all the way (8 MiB of empty strings): the stream
+ * check stops it at the cap, and accepts it under a cap large enough. */
+static void test_inflate_cap_valid_profile(void **state)
+{
+	size_t n = 8u << 20, gz_len;
+	unsigned char *strings = malloc(n), *gz;
+	const char *reason = NULL;
+	pprof_body_facts facts;
+	(void)state;
+
+	for (size_t i = 0; i < n; i += 2) {
+		strings[i] = 0x32; /* field 6 (string_table), length-delimited */
+		strings[i + 1] = 0x00;
+	}
+	assert_int_equal(pprof_gzip(strings, n, &gz, &gz_len), 0);
+	assert_int_equal(pprof_body_check(PPROF_HEAP, gz, gz_len, 1 << 20, &reason),
+			 PPROF_BODY_INVALID);
+	assert_string_equal(reason, "too_large");
+	assert_int_equal(pprof_body_inspect(PPROF_HEAP, gz, gz_len, n, &facts, &reason),
+			 PPROF_BODY_GZIP);
+	assert_null(reason);
+	assert_int_equal(facts.n_samples, 0);
+	free(gz);
+	free(strings);
+}
+
+/* The stream check finds what pprof_read_info finds of a profile. */
+static void test_inspect_facts(void **state)
+{
+	size_t len;
+	unsigned char *cpu = load("cpu.pb.gz", &len);
+	pprof_body_facts facts;
+	const char *reason;
+	pprof_info info;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(pprof_body_inspect(PPROF_CPU, cpu, len, 0, &facts, &reason),
+			 PPROF_BODY_GZIP);
+	assert_int_equal(pprof_read_info(cpu, len, &info, err, sizeof(err)), 0);
+	assert_int_equal(facts.n_samples, info.n_samples);
+	assert_true(facts.n_samples > 0);
+	assert_true(facts.time_nanos == info.time_nanos);
+	assert_true(facts.duration_nanos == info.duration_nanos);
+	assert_true(facts.duration_nanos > 0);
+	pprof_info_clear(&info);
+	/* Truncated anywhere, it is refused. */
+	for (size_t cut = 1; cut < len; cut += len / 37 + 1)
+		assert_int_equal(pprof_body_inspect(PPROF_CPU, cpu, cut, 0, &facts, &reason),
+				 PPROF_BODY_INVALID);
+	free(cpu);
 }
 
 static void test_gzip_members(void **state)
@@ -511,6 +565,8 @@ int main(void)
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_not_pprof),
 		cmocka_unit_test(test_inflate_cap),
+		cmocka_unit_test(test_inflate_cap_valid_profile),
+		cmocka_unit_test(test_inspect_facts),
 		cmocka_unit_test(test_gzip_members),
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_garbage),

@@ -1,0 +1,79 @@
+/* budget: a byte count with a limit, and its gauges. */
+#include "kprofefe/budget.h"
+
+#include <stdlib.h>
+
+#include "kprofefe/metrics.h"
+#include "kprofefe/xalloc.h"
+
+struct budget {
+	size_t limit;
+	size_t used;
+	size_t peak;
+};
+
+static void publish(const budget_t *b)
+{
+	metrics_set("kprofefe_memory_budget_used_bytes", (double)b->used, NULL);
+}
+
+budget_t *budget_new(size_t limit)
+{
+	budget_t *b = xcalloc(1, sizeof(*b));
+	b->limit = limit;
+	metrics_register("kprofefe_memory_budget_bytes", "gauge",
+			 "The memory budget for profile data (--memory-budget); 0: none.");
+	metrics_register("kprofefe_memory_budget_used_bytes", "gauge",
+			 "Profile data held now: bodies being received, profiles queued.");
+	metrics_set("kprofefe_memory_budget_bytes", (double)limit, NULL);
+	publish(b);
+	return b;
+}
+
+void budget_free(budget_t *b)
+{
+	free(b);
+}
+
+int budget_take(budget_t *b, size_t n)
+{
+	if (!b)
+		return 0;
+	if (b->limit && (n > b->limit || b->used > b->limit - n))
+		return -1;
+	budget_force(b, n);
+	return 0;
+}
+
+void budget_force(budget_t *b, size_t n)
+{
+	if (!b)
+		return;
+	b->used += n;
+	if (b->used > b->peak)
+		b->peak = b->used;
+	publish(b);
+}
+
+void budget_give(budget_t *b, size_t n)
+{
+	if (!b)
+		return;
+	b->used = n > b->used ? 0 : b->used - n;
+	publish(b);
+}
+
+size_t budget_used(const budget_t *b)
+{
+	return b ? b->used : 0;
+}
+
+size_t budget_limit(const budget_t *b)
+{
+	return b ? b->limit : 0;
+}
+
+size_t budget_peak(const budget_t *b)
+{
+	return b ? b->peak : 0;
+}
