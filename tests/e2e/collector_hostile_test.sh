@@ -147,8 +147,10 @@ for p in "${good[@]}"; do
 		pprof_top "$f" >/dev/null
 	done
 done
-# The largest profile a pod may send (fetch.h's FETCH_DEFAULT_MAX_BYTES).
-cap=$((64 << 20))
+# The largest profile a pod may send: FETCH_DEFAULT_MAX_BYTES in fetch.h.
+cap_mib=$(sed -n 's/^#define FETCH_DEFAULT_MAX_BYTES ((size_t)\([0-9]*\) << 20)$/\1/p' "$E2E_ROOT/include/kprofefe/fetch.h")
+[[ -n $cap_mib ]] || fail "no FETCH_DEFAULT_MAX_BYTES ((size_t)N << 20) in include/kprofefe/fetch.h"
+cap=$((cap_mib << 20))
 big=$(find "$out" -type f -size +$((cap / 1024))k)
 [[ -z $big ]] || fail "capture wrote files above the $cap-byte cap: $big"
 assert_no_credentials $ns
