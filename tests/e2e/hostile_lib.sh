@@ -5,15 +5,16 @@
 # pod recorded.
 
 # Every mode, and the fetch failure reasons (kprofefe_fetch_total's result)
-# the collector may give for it.
+# the collector may give for it. (Zeros are no protobuf: a check that reads
+# the inflated stream may refuse a bomb at its first bytes as not_pprof.)
 declare -A HOSTILE_REASONS=(
 	[redirect-api]='redirect'
 	[redirect-sink]='redirect'
 	[endless-body]='too_large|budget'
 	[slow-drip]='timeout'
 	[endless-headers]='error|too_large'
-	[gzip-bomb]='too_large|budget'
-	[gzip-bomb-ce]='too_large|budget'
+	[gzip-bomb]='too_large|budget|not_pprof'
+	[gzip-bomb-ce]='too_large|budget|not_pprof'
 	[html]='not_pprof'
 	[reset]='error'
 	[busy]='busy'
