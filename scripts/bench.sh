@@ -3,7 +3,11 @@
 # wall time against its floor (--cpu-seconds), peak RSS, CPU time per profile,
 # and upload throughput (a spool of one round drained into profefe).
 #
-#   scripts/bench.sh [--pods N] [--cpu-seconds S]     (defaults 110 and 10)
+#   scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile]   (defaults 110 and 10)
+#
+# --hostile: then one more round with a pod of every tests/targets/hostile-pod
+# mode beside the good ones; its peak RSS and the good pods' round time as
+# ratios against the round without them, measured in this same run.
 #
 # Runs on its own cluster instance (KPROFEFE_CLUSTER_DIR, default
 # /tmp/kprofefe-bench), brought up and down here. Figures, not pass/fail.
@@ -12,11 +16,13 @@ cd "$(dirname "$0")/.."
 
 pods=110
 cpu_seconds=10
+hostile=0
 while (($#)); do
 	case $1 in
 	--pods) pods=$2; shift 2 ;;
 	--cpu-seconds) cpu_seconds=$2; shift 2 ;;
-	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S]" >&2; exit 2 ;;
+	--hostile) hostile=1; shift ;;
+	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile]" >&2; exit 2 ;;
 	esac
 done
 
@@ -104,6 +110,10 @@ say "round without deltas: --once --delta=false"
 collect_once "$work/round-cumulative.log" "$work/spool-cumulative" --delta=false
 cum_round_ms=$(($(log_ms "$work/round-cumulative.log" "round finished") - $(log_ms "$work/round-cumulative.log" "pods listed")))
 cum_rss_kb=$(log_field "$work/round-cumulative.log" stopped peak_rss_kib)
+if ((hostile)); then
+	# shellcheck source=scripts/bench_hostile.sh
+	source scripts/bench_hostile.sh
+fi
 
 say "spooling cost: 500 durable writes of 16 KiB on this disk"
 read -r spool_put_ms spool_take_ms < <(build-release/bench_spool "$work/bench-spool" 500 16384 |
@@ -140,3 +150,5 @@ awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_k
 	printf "spooling cost             %.2f ms per durable write (16 KiB), %.2f ms to read, check and delete\n", put_ms, take_ms
 	printf "upload throughput         %.0f profiles/s, %.1f MiB/s (%d spooled profiles, %.1f MiB, drained in %.2f s)\n", spooled / (drain_ms / 1000), sbytes / 1048576 / (drain_ms / 1000), spooled, sbytes / 1048576, drain_ms / 1000
 }'
+((hostile)) && bench_hostile_report
+exit 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test cluster needs: Debian tools, and the binaries of etcd,
-# kube-apiserver, profefe(-compat), the pprof target, the authenticating proxy
-# in front of profefe, krew, helm (and kubectl if missing), built from the pinned Go
+# kube-apiserver, profefe(-compat), the pprof target, the hostile pod server, the
+# authenticating proxy in front of profefe, krew, helm (and kubectl if missing), built from the pinned Go
 # modules under tests/ and cached by content hash.
 # Sourced by scripts/cluster.sh for the cache paths; run directly to install.
 set -euo pipefail
@@ -28,6 +28,7 @@ KPF_COMPONENTS=(
 	"etcd|tests/cluster|./etcd|$KPF_ETCD_VERSION|"
 	"profefe|tests/profefe|.|compat-0.1|"
 	"pprof-target|tests/targets/pprof-target|.|0.1|"
+	"hostile-pod|tests/targets/hostile-pod|.|0.1|"
 	"authproxy|tests/targets/authproxy|.|0.1|"
 	"krew|tests/krew|sigs.k8s.io/krew/cmd/krew|v0.4.4|"
 	"helm|tests/helm|helm.sh/helm/v3/cmd/helm|$KPF_HELM_VERSION|$KPF_HELM_LDFLAGS"
@@ -114,7 +115,7 @@ kpf_apt_deps() {
 kpf_deps_main() {
 	kpf_apt_deps
 	local c
-	for c in pprof-target authproxy krew helm profefe etcd kube-apiserver; do
+	for c in pprof-target hostile-pod authproxy krew helm profefe etcd kube-apiserver; do
 		kpf_build "$c"
 	done
 	if kpf_need_kubectl; then

@@ -7,6 +7,7 @@
 #   scripts/cluster.sh up | down | status | env | check-clean
 #   scripts/cluster.sh pod add NAME --node NODE [--namespace NS] [--annotate K=V]...
 #                      [--label K=V]... [--owner KIND/NAME] [--phase PHASE] [--no-process]
+#                      [--server hostile --mode MODE]   (tests/targets/hostile-pod instead)
 #   scripts/cluster.sh pod del NAME [--namespace NS]
 #   scripts/cluster.sh pod ip NAME [--namespace NS]
 #   scripts/cluster.sh profefe stop|start
@@ -403,7 +404,7 @@ owner_api_version() {
 uuid() { cat /proc/sys/kernel/random/uuid; }
 
 pod_add() {
-	local name="" node="" ns=default phase=Running process=1 owner=""
+	local name="" node="" ns=default phase=Running process=1 owner="" server=pprof-target mode=""
 	local -a annotations=() labels=()
 	name=${1:-}
 	[[ -n $name && $name != -* ]] || die "usage: pod add NAME --node NODE [--namespace NS] [--annotate K=V]... [--label K=V]... [--owner KIND/NAME] [--phase PHASE] [--no-process]"
@@ -417,10 +418,14 @@ pod_add() {
 		--owner) owner=$2; shift 2 ;;
 		--phase) phase=$2; shift 2 ;;
 		--no-process) process=0; shift ;;
+		--server) [[ $2 == hostile ]] || die "pod add: --server wants hostile"; server=hostile-pod; shift 2 ;;
+		--mode) mode=$2; shift 2 ;;
 		*) die "pod add: unknown argument $1" ;;
 		esac
 	done
 	[[ -n $node ]] || die "pod add: --node is required"
+	[[ $server == hostile-pod && -n $mode ]] || [[ $server == pprof-target && -z $mode ]] ||
+		die "pod add: --server hostile and --mode MODE go together"
 	require_up
 	[[ ! -e $(pod_file "$ns" "$name") ]] || die "pod $ns/$name exists (pod del it first)"
 
@@ -471,7 +476,7 @@ pod_add() {
 		pod_net_up "$netns" "kpf${N}v${ip#10.244.}" "$ip" "$gw" >>"$LOGS/pods/${ns}_$name.log" 2>&1 ||
 			die "step 'network for pod $ns/$name' failed; read $LOGS/pods/${ns}_$name.log"
 		if ((process)); then
-			start_pod_process "$netns" "$ip" "$port" "$path" "$LOGS/pods/${ns}_$name.log"
+			start_pod_process "$netns" "$ip" "$port" "$path" "$LOGS/pods/${ns}_$name.log" "$server" ${mode:+--mode "$mode"}
 		fi
 	else
 		printf 'NAME=%q\nNS=%q\nNODE=%q\nIP=\nNETNS=\n' "$name" "$ns" "$node" >"$podfile"
@@ -482,18 +487,20 @@ pod_add() {
 	echo "$ip"
 }
 
-# start_pod_process NETNS IP PORT PATH LOG: the pprof target inside the pod's
-# namespace, detached, and waited for until it accepts connections.
+# start_pod_process NETNS IP PORT PATH LOG SERVER [ARGS...]: the pprof target
+# (or the hostile pod) inside the pod's namespace, detached, and waited for
+# until it accepts connections.
 start_pod_process() {
-	local netns=$1 ip=$2 port=$3 path=$4 log=$5 deadline
+	local netns=$1 ip=$2 port=$3 path=$4 log=$5 server=$6 deadline
+	shift 6
 	# GOMAXPROCS=1: 110 targets share two cores; one P each keeps idle cost low.
 	# KPROFEFE_TARGET_ARGS adds target flags (e.g. --cpu-ms 5), word-split.
 	# shellcheck disable=SC2086
 	GOMAXPROCS=${KPROFEFE_TARGET_GOMAXPROCS:-1} setsid nohup ip netns exec "$netns" \
-		"$(bin pprof-target)" --addr ":$port" --path "$path" ${KPROFEFE_TARGET_ARGS:-} >>"$log" 2>&1 </dev/null &
+		"$(bin "$server")" --addr ":$port" --path "$path" "$@" ${KPROFEFE_TARGET_ARGS:-} >>"$log" 2>&1 </dev/null &
 	deadline=$((SECONDS + 10))
 	until curl -fsS --noproxy '*' -o /dev/null -m 1 "http://$ip:$port/healthz" 2>/dev/null; do
-		((SECONDS < deadline)) || step_fail "start pprof target in $netns" "$log"
+		((SECONDS < deadline)) || step_fail "start $server in $netns" "$log"
 		sleep 0.05
 	done
 }
@@ -693,6 +700,7 @@ env_cmd() {
 		export KPROFEFE_ADMIN_KEY=$PKI/admin.key
 		export KPROFEFE_POD_CIDR=10.244.$SUBNET_BASE.0/20
 		export KPROFEFE_PPROF_TARGET=$(bin pprof-target)
+		export KPROFEFE_HOSTILE_POD=$(bin hostile-pod)
 		export KPROFEFE_AUTHPROXY=$(bin authproxy)
 		export KPROFEFE_KREW=$(bin krew)
 		export KPROFEFE_HELM=$(bin helm)

@@ -6,7 +6,8 @@ KPROFEFE_BIN="${KPROFEFE_BUILD_DIR:?}/kprofefe"
 
 # collector_start NAME NODE [FLAGS...]: starts kprofefe for NODE in the
 # background, logging to $E2E_TMP/NAME.log, spooling to $E2E_TMP/NAME.spool;
-# it is stopped when the test exits. Waits until it has listed the pods.
+# it is stopped when the test exits. Waits until it has listed the pods
+# (COLLECTOR_START_TIMEOUT seconds, default 30).
 collector_start() {
 	local name=$1 node=$2
 	shift 2
@@ -16,7 +17,7 @@ collector_start() {
 		--batch-interval 1s "$@" >"$E2E_TMP/$name.log" 2>&1 &
 	echo $! >"$E2E_TMP/$name.pid"
 	echo "$name" >>"$E2E_TMP/.collectors"
-	wait_for 30 grep -q 'msg="pods listed"' "$E2E_TMP/$name.log"
+	wait_for "${COLLECTOR_START_TIMEOUT:-30}" grep -q 'msg="pods listed"' "$E2E_TMP/$name.log"
 }
 
 # collector_stop NAME: SIGTERM, then waits for the exit; its status goes to

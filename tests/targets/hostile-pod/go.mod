@@ -1,0 +1,3 @@
+module kprofefe/tests/targets/hostile-pod
+
+go 1.24
