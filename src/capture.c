@@ -387,6 +387,25 @@ static char *fetch_failure(const capture_run *run, const struct item *it,
 	return xstrdup(msg);
 }
 
+/* An empty profile (no samples) is not pushed: profefe refuses it. Said on err, not a
+ * failure: a process that never enabled mutex or block profiling has nothing else. */
+static void item_empty_skipped(struct item *it)
+{
+	capture_run *run = it->run;
+
+	progress_step(run->progress, 1);
+	report(run, run->opt.err, "note: pod %s: %s profile has no samples: not pushed to "
+	       "profefe, which refuses empty profiles", it->target->key, pprof_type_name(it->type));
+	item_finished(it);
+}
+
+/* A file is still written for an empty profile (go tool pprof reads it); this says so. */
+static void note_empty_file(struct item *it, const char *path)
+{
+	report(it->run, it->run->opt.err, "note: pod %s: %s profile has no samples (empty): %s",
+	       it->target->key, pprof_type_name(it->type), path);
+}
+
 static void on_fetched(fetch_result *res, void *arg)
 {
 	struct item *it = arg;
@@ -398,6 +417,10 @@ static void on_fetched(fetch_result *res, void *arg)
 		char *why = fetch_failure(run, it, res);
 		item_failed(it, why);
 		free(why);
+		return;
+	}
+	if (run->opt.profefe && res->empty) {
+		item_empty_skipped(it);
 		return;
 	}
 	if (run->opt.profefe) {
@@ -414,6 +437,8 @@ static void on_fetched(fetch_result *res, void *arg)
 		item_failed(it, err);
 		return;
 	}
+	if (res->empty)
+		note_empty_file(it, path);
 	item_ok(it, path);
 	free(path);
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kprofefe/empty.h"
 #include "kprofefe/fetch.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
@@ -31,6 +32,7 @@ struct target {
 	char *invalid;        /* the message when invalid */
 	ev_timer timer;
 	job jobs[PPROF_TYPE_COUNT];
+	empty_state empty[PPROF_TYPE_COUNT];
 	int pending;          /* jobs of the current round not finished */
 	target *next;
 };
@@ -72,6 +74,7 @@ void collector_register_metrics(void)
 	metrics_register("kprofefe_profiles_collected_total", "counter",
 			 "Profiles fetched and handed to the upload queue, by type.");
 	fetch_register_metrics();
+	empty_register_metrics();
 }
 
 static double random_unit(void)
@@ -169,6 +172,20 @@ static void submit_profile(collector_t *c, const pod_target *t, fetch_result *re
 	batch_submit(c->batch, &p, data, len);
 }
 
+/* An empty profile is not uploaded (empty.h); returns 1 when res was one. */
+static int skip_empty(target *t, const fetch_result *res)
+{
+	empty_seen(&t->empty[res->type], t->key, res->type, res->empty);
+	return res->empty;
+}
+
+/* Whether this round fetches type: one that keeps coming back empty is left out of
+ * some rounds (empty.h); --once fetches everything. */
+static int round_wants(const collector_t *c, target *t, int type)
+{
+	return c->opt->once || empty_due(&t->empty[type]);
+}
+
 static void on_fetched(fetch_result *res, void *arg)
 {
 	job *j = arg;
@@ -178,7 +195,8 @@ static void on_fetched(fetch_result *res, void *arg)
 	c->in_flight--;
 	t->pending--;
 	if (res->ok) {
-		submit_profile(c, t->pod, res);
+		if (!skip_empty(t, res))
+			submit_profile(c, t->pod, res);
 	} else {
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
@@ -224,7 +242,7 @@ static void start_round(target *t)
 		return;
 	}
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
-		if (!(t->pod->types & PPROF_BIT(type)))
+		if (!(t->pod->types & PPROF_BIT(type)) || !round_wants(c, t, type))
 			continue;
 		job *j = &t->jobs[type];
 		j->owner = t;

@@ -104,11 +104,13 @@ static const char *failure_reason(enum http_failure failure)
 static void check_body(fetch *f, const http_response *resp, fetch_result *res, char **message)
 {
 	const char *why = NULL;
-	enum pprof_body_kind kind = pprof_body_prepare(f->type, resp->body, resp->body_len,
-						       f->max_inflated, &res->data, &res->len,
-						       &why);
+	size_t samples = 0;
+	enum pprof_body_kind kind =
+		pprof_body_prepare_counted(f->type, resp->body, resp->body_len, f->max_inflated,
+					   &res->data, &res->len, &why, &samples);
 	if (kind != PPROF_BODY_INVALID) {
 		res->ok = 1;
+		res->empty = samples == 0;
 		return;
 	}
 	/* Show the start of a body only when it is text someone can read. */

@@ -266,12 +266,14 @@ static int location_ok(const unsigned char *data, size_t len)
 	return rc;
 }
 
-int pprof_is_profile(const unsigned char *data, size_t len)
+/* pprof_is_profile, also counting the Sample fields into *samples. */
+static int profile_scan(const unsigned char *data, size_t len, size_t *samples)
 {
 	pb r = {data, data + len};
 	pb_field f;
 	int rc, seen_strings = 0;
 
+	*samples = 0;
 	if (data == NULL || len == 0)
 		return 0;
 	while ((rc = pb_next(&r, &f)) == 1) {
@@ -297,8 +299,17 @@ int pprof_is_profile(const unsigned char *data, size_t len)
 		}
 		if (f.wire == WIRE_LEN && pb_walk(f.data, f.len) != 0)
 			return 0;
+		if (f.num == PF_SAMPLE)
+			(*samples)++;
 	}
 	return rc == 0 && seen_strings;
+}
+
+int pprof_is_profile(const unsigned char *data, size_t len)
+{
+	size_t samples;
+
+	return profile_scan(data, len, &samples);
 }
 
 /* ---- gzip ------------------------------------------------------------------------------ */
@@ -469,8 +480,9 @@ static const char *classify_junk(const unsigned char *body, size_t len)
 	return "text";
 }
 
-enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
-				      size_t len, size_t max_inflated, const char **reason)
+/* pprof_body_check; *samples gets the profile's samples (1 for a trace). */
+static enum pprof_body_kind body_check(enum pprof_type t, const unsigned char *body, size_t len,
+				       size_t max_inflated, const char **reason, size_t *samples)
 {
 	const char *dummy;
 	unsigned char *raw;
@@ -480,6 +492,7 @@ enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *bo
 	if (reason == NULL)
 		reason = &dummy;
 	*reason = NULL;
+	*samples = 1;
 	if (body == NULL || len == 0) {
 		*reason = "empty";
 		return PPROF_BODY_INVALID;
@@ -499,7 +512,7 @@ enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *bo
 	if (is_gzip(body, len)) {
 		if (pprof_gunzip(body, len, max_inflated, &raw, &raw_len, reason) != 0)
 			return PPROF_BODY_INVALID;
-		ok = pprof_is_profile(raw, raw_len);
+		ok = profile_scan(raw, raw_len, samples);
 		free(raw);
 		if (!ok) {
 			*reason = "not_profile";
@@ -507,17 +520,42 @@ enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *bo
 		}
 		return PPROF_BODY_GZIP;
 	}
-	if (pprof_is_profile(body, len))
+	if (profile_scan(body, len, samples))
 		return PPROF_BODY_PROTOBUF;
 	*reason = classify_junk(body, len);
 	return PPROF_BODY_INVALID;
+}
+
+enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
+				      size_t len, size_t max_inflated, const char **reason)
+{
+	size_t samples;
+
+	return body_check(t, body, len, max_inflated, reason, &samples);
+}
+
+long pprof_count_samples(const unsigned char *body, size_t len, size_t max_inflated)
+{
+	size_t samples;
+	enum pprof_body_kind kind = body_check(PPROF_HEAP, body, len, max_inflated, NULL, &samples);
+
+	return kind == PPROF_BODY_GZIP || kind == PPROF_BODY_PROTOBUF ? (long)samples : -1;
 }
 
 enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *body,
 					size_t len, size_t max_inflated, unsigned char **out,
 					size_t *out_len, const char **reason)
 {
-	enum pprof_body_kind kind = pprof_body_check(t, body, len, max_inflated, reason);
+	return pprof_body_prepare_counted(t, body, len, max_inflated, out, out_len, reason, NULL);
+}
+
+enum pprof_body_kind pprof_body_prepare_counted(enum pprof_type t, const unsigned char *body,
+						size_t len, size_t max_inflated, unsigned char **out,
+						size_t *out_len, const char **reason, size_t *samples)
+{
+	size_t dummy;
+	enum pprof_body_kind kind =
+		body_check(t, body, len, max_inflated, reason, samples ? samples : &dummy);
 
 	*out = NULL;
 	*out_len = 0;

@@ -53,6 +53,9 @@ typedef struct fetch_result {
 	                            Freed after the callback returns unless taken with
 	                            fetch_result_take. */
 	size_t len;
+	int empty;               /* ok: a valid profile without samples (what a Go process
+	                            that never enabled mutex or block profiling serves);
+	                            profefe refuses these */
 	double seconds;          /* wall time of the transfer */
 	const char *reason;      /* see above */
 	const char *body_reason; /* "not_pprof"/"too_large" from the body check: pprof's

@@ -32,7 +32,7 @@ done
 
 # Labels: namespace, pod, node, from=kube-profefe.
 labels=$(profefe_profiles "web-$ns" heap "namespace=$ns" |
-	jq -r '.[0].labels | map("\(.Key)=\(.Value)") | sort | join(",")')
+	jq -r '.[0].labels | map("\(.key)=\(.value)") | sort | join(",")')
 assert_eq "from=kube-profefe,namespace=$ns,node=node-a,pod=web-7d9f8c-x1" "$labels" "labels of web's heap profile"
 
 # Nothing from node-b's pod (its service would be its name) nor the unannotated one.

@@ -468,6 +468,39 @@ static void test_garbage(void **state)
 	free(raw);
 }
 
+/* A mutex profile of a process that never enabled mutex profiling: valid, no samples
+ * (profefe refuses it). The counted prepare says so; real profiles have samples. */
+static void test_samples(void **state)
+{
+	size_t len, out_len, samples = 99;
+	unsigned char *empty = load("mutex-empty.pb.gz", &len), *out;
+	const char *reason;
+
+	(void)state;
+	assert_int_equal(pprof_count_samples(empty, len, 0), 0);
+	assert_int_equal(pprof_body_prepare_counted(PPROF_MUTEX, empty, len, 0, &out, &out_len,
+						    &reason, &samples),
+			 PPROF_BODY_GZIP);
+	assert_int_equal(samples, 0);
+	free(out);
+	free(empty);
+	const char *full[] = {"heap.pb.gz", "heap.pb", "goroutine.pb.gz", "mutex.pb.gz", "cpu.pb.gz"};
+	for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+		unsigned char *data = load(full[i], &len);
+		assert_true(pprof_count_samples(data, len, 0) > 0);
+		samples = 0;
+		pprof_body_prepare_counted(PPROF_HEAP, data, len, 0, &out, &out_len, &reason,
+					   &samples);
+		assert_true(samples > 0);
+		free(out);
+		free(data);
+	}
+	unsigned char *trace = load("trace.out", &len);
+	assert_int_equal(pprof_count_samples(trace, len, 0), -1);
+	assert_int_equal(pprof_count_samples((const unsigned char *)"<html>", 6, 0), -1);
+	free(trace);
+}
+
 static void test_infer_errors(void **state)
 {
 	char contentions[] = "contentions", count[] = "count", delay[] = "delay";
@@ -515,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_infer_errors),
+		cmocka_unit_test(test_samples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 // pprof-target: a pod's workload in the test cluster. It serves net/http/pprof
 // under a configurable prefix and keeps every profile type non-empty with
-// light, steady CPU work, allocations, goroutines and lock contention.
+// light, steady CPU work, allocations, goroutines and lock contention
+// (mutex and block profiling can be left off: --no-contention-profiling).
 package main
 
 import (
@@ -23,12 +24,17 @@ func main() {
 	cpuMillis := flag.Int("cpu-ms", 1, "milliseconds of CPU work per second (keep small: 110 pods share 2 cores)")
 	cpuProfMillis := flag.Int("cpu-ms-profiling", 10, "milliseconds of CPU work per second while a CPU profile runs")
 	goroutines := flag.Int("goroutines", 20, "idle goroutines to keep (goroutine profile)")
+	contentionOff := flag.Bool("no-contention-profiling", false,
+		"leave mutex and block profiling off, as most services do (their profiles stay empty)")
 	flag.Parse()
 
 	// Sample every contention event so mutex and block profiles have data
-	// even though the work is light.
-	runtime.SetMutexProfileFraction(1)
-	runtime.SetBlockProfileRate(1)
+	// even though the work is light. Off, they stay empty like an ordinary
+	// service's, whose runtime never calls either.
+	if !*contentionOff {
+		runtime.SetMutexProfileFraction(1)
+		runtime.SetBlockProfileRate(1)
+	}
 
 	go cpuWork(*cpuMillis, *cpuProfMillis)
 	go allocWork()
