@@ -55,7 +55,7 @@ echo "not pprof" >"$E2E_TMP/junk"
 assert_contains "$(post "$E2E_TMP/junk" "type=heap")" '{"code":400,"error":"malformed profile (could not parse pprof profile: ' "junk profile"
 assert_eq '{"code":400,"error":"bad request: unknown profile type"}' "$(post "$E2E_TMP/heap.pb.gz" "")" "no type"
 # Queries: nothing found is a 404; from and to are both required.
-q() { curl -sS --noproxy '*' -w ' %{http_code}' "$PROFEFE_URL/api/0/profiles?$1"; }
+q() { curl -sS --noproxy '*' -w ' %{http_code}' "$PROFEFE_URL/api/0/profiles?$1" | tr -d '\n'; }
 assert_eq '{"code":404,"error":"nothing found"} 404' \
 	"$(q "service=none-$svc&type=heap&from=$(profefe_time -60)&to=$(profefe_time 60)")" "nothing found"
 assert_eq '{"code":400,"error":"bad request: missing \"to\""} 400' "$(q "service=$svc&type=heap&from=$(profefe_time -60)")" "no to"

@@ -44,7 +44,7 @@ rc=$?
 set -e
 assert_eq 1 "$rc" "exit status of load with an empty profile"
 err=$(cat "$E2E_TMP/stderr")
-assert_contains "$err" "error: $mutex: profefe $PROFEFE_URL refused it (HTTP 400): malformed profile (could not parse pprof profile: profile is empty: no samples)" "load's error"
+assert_contains "$err" "error: $mutex: profefe $PROFEFE_URL refused it: HTTP 400: malformed profile (could not parse pprof profile: profile is empty: no samples)" "load's error"
 assert_contains "$err" "the profile has no samples" "load's error"
 [[ ! -s $E2E_TMP/load ]] || fail "load printed a URL for a refused file: $(cat "$E2E_TMP/load")"
 echo "PASS plugin_empty_test"

@@ -99,9 +99,9 @@ assert_eq "$(printf '%s\n' "$refused" "$unstorable" | LC_ALL=C sort)" \
 	"$(ls -A "$spool/rejected" | LC_ALL=C sort)" "files in rejected/"
 cmp -s "$spool/rejected/$refused" "$E2E_TMP/$refused" || fail "the refused entry changed on its way to rejected/"
 cmp -s "$spool/rejected/$unstorable" "$E2E_TMP/$unstorable" || fail "the unstorable entry changed on its way to rejected/"
-grep -q "msg=\"profefe rejected profile\" service=$svc type=bogus status=400 error=\"bad request: unknown profile type\" spooled=$refused" <<<"$log" ||
+grep -q "msg=\"profefe rejected profile\" service=$svc type=bogus status=400 error=\"HTTP 400: bad request: unknown profile type\" spooled=$refused" <<<"$log" ||
 	fail "no log line with profefe's 400 for $refused: $(grep rejected <<<"$log")"
-grep -q "msg=\"profefe rejected profile\" service=$svc type=heap status=400 error=\"malformed profile (could not parse pprof profile: .*)\" spooled=$unstorable" <<<"$log" ||
+grep -q "msg=\"profefe rejected profile\" service=$svc type=heap status=400 error=\"HTTP 400: malformed profile (could not parse pprof profile: .*)\" spooled=$unstorable" <<<"$log" ||
 	fail "no log line with profefe's 400 for $unstorable: $(grep rejected <<<"$log")"
 assert_eq 2 "$(metric_value drain kprofefe_spool_rejected_total)" "kprofefe_spool_rejected_total"
 grep -q "msg=\"profefe refused an empty profile (no samples); dropped\" service=$svc type=mutex spooled=$empty" <<<"$log" ||
