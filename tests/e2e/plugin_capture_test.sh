@@ -56,10 +56,13 @@ done
 assert_eq 6 "$(find "$out" -type f | wc -l)" "files written"
 # The CPU profile really covered the pod's work.
 pprof_top "$(grep /profile-cpu- "$E2E_TMP/stdout")" | has_samples || fail "cpu profile has no samples"
-# It went through the API server's pod proxy, as the admin user.
-jq -e --arg ns $ns 'select(.objectRef.resource=="pods" and .objectRef.subresource=="proxy" and
-	.objectRef.namespace==$ns and .objectRef.name=="web-a:6060")' "$KPROFEFE_AUDIT_LOG" >/dev/null ||
-	fail "no pods/proxy request for web-a in the audit log"
+# It went through the API server's pod proxy, as the admin user (the audit log
+# is written behind the requests: wait for it).
+proxied() {
+	jq -e --arg ns $ns 'select(.objectRef.resource=="pods" and .objectRef.subresource=="proxy" and
+		.objectRef.namespace==$ns and .objectRef.name=="web-a:6060")' "$KPROFEFE_AUDIT_LOG" >/dev/null
+}
+wait_for 20 proxied
 
 # Twice in the same second: new names, nothing overwritten.
 kubectl profefe capture web-a -n $ns --profiles heap --output-dir "$out" >"$E2E_TMP/a" || fail "capture heap 1"
