@@ -570,8 +570,7 @@ static void report_refusal(query_run *run, const struct part *part,
 	const char *why = res->message ? res->message : "no reason given";
 
 	if (res->outcome == PROFEFE_REJECTED)
-		fprintf(run->err, "error: %s: profefe %s refused it (HTTP %ld): %s%s\n", part->name,
-			base, res->status, why,
+		fprintf(run->err, "error: %s: profefe %s refused it: %s%s\n", part->name, base, why,
 			part->empty ? " (the profile has no samples: profefe stores only profiles "
 				      "with samples)" : "");
 	else
