@@ -17,6 +17,9 @@
 # instance number N (0 for the default dir) from which the bridge (kpfN),
 # network namespace prefix (kpfN-), pod subnet (10.244.16N.0/20) and ports
 # (36400+10N ...) derive.
+#
+# KPROFEFE_PROFEFE_BIN=/path/to/profefe at `up` runs that profefe server (a build of
+# github.com/profefe/profefe) instead of the stand-in built from tests/profefe.
 set -euo pipefail
 
 KPF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -228,9 +231,21 @@ start_apiserver() {
 		api_raw GET /readyz
 }
 
+# profefe_bin: the server `up` chose, so a later `profefe start` runs the same one:
+# KPROFEFE_PROFEFE_BIN (any profefe build; both take -addr and -badger.dir), else
+# the stand-in built from tests/profefe.
+profefe_bin() {
+	if [[ ! -s $D/profefe-bin ]]; then
+		local b=${KPROFEFE_PROFEFE_BIN:-$(bin profefe)}
+		[[ -x $b ]] || die "KPROFEFE_PROFEFE_BIN=$b is not an executable"
+		realpath "$b" >"$D/profefe-bin"
+	fi
+	cat "$D/profefe-bin"
+}
+
 start_profefe() {
 	mkdir -p "$D/profefe-data"
-	spawn profefe "$LOGS/profefe.log" "$(bin profefe)" -addr "127.0.0.1:$PROFEFE_PORT" \
+	spawn profefe "$LOGS/profefe.log" "$(profefe_bin)" -addr "127.0.0.1:$PROFEFE_PORT" \
 		-badger.dir "$D/profefe-data"
 	wait_until 20 "start profefe" "$LOGS/profefe.log" "$D/profefe.pid" \
 		curl -fsS --noproxy '*' "$PROFEFE_URL/api/0/version"
@@ -604,6 +619,7 @@ up() {
 	# Marks this directory as the owner of instance N's network, so `down`
 	# never tears down another directory's cluster that shares the number.
 	echo "$N" >"$D/instance"
+	rm -f "$D/profefe-bin"
 	gen_pki
 	write_kubeconfig
 	write_audit_policy
@@ -682,6 +698,7 @@ status() {
 	for c in etcd kube-apiserver profefe; do
 		if pid_alive "$D/$c.pid"; then echo "$c: running (pid $(cat "$D/$c.pid"))"; else echo "$c: stopped"; fi
 	done
+	if [[ -s $D/profefe-bin ]]; then echo "profefe binary: $(cat "$D/profefe-bin")"; fi
 	echo "pods: $(find "$D/pods" -name '*.env' 2>/dev/null | wc -l)"
 }
 

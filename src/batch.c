@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kprofefe/empty.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
+#include "kprofefe/pprof.h"
 #include "kprofefe/xalloc.h"
 
 struct item {
@@ -360,6 +362,26 @@ static void go_up(batch_t *b)
 	log_event(LOG_INFO, "profefe reachable again", NULL);
 }
 
+/* profefe refuses a profile without samples. The collector does not send those, but an
+ * older one may have spooled some: such an entry is deleted, not filed under rejected/
+ * (nothing there to look into). Returns 1 when it was one. */
+static int refused_empty(batch_t *b, const struct item *it)
+{
+	if (pprof_count_samples(it->data, it->len, 0) != 0)
+		return 0;
+	empty_register_metrics();
+	metrics_add("kprofefe_profiles_skipped_total", 1, "type", it->type, "reason", "empty",
+		    NULL);
+	log_event(LOG_INFO, "profefe refused an empty profile (no samples); dropped", "service",
+		  it->service, "type", it->type, "spooled", it->spool_name ? it->spool_name : "no",
+		  NULL);
+	if (it->spool_name) {
+		suspect_forget(b, it->spool_name);
+		spool_remove(b->spool, it->spool_name);
+	}
+	return 1;
+}
+
 static void on_uploaded(const profefe_upload_result *res, void *arg)
 {
 	struct item *it = arg;
@@ -384,6 +406,8 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 			}
 			if (b->spool)
 				release_parked(b);
+		} else if (refused_empty(b, it)) {
+			/* said and counted there */
 		} else {
 			char status[16];
 			snprintf(status, sizeof(status), "%ld", res->status);

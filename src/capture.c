@@ -513,6 +513,25 @@ static int busy_wait(struct item *it, const fetch_result *res)
 	return 1;
 }
 
+/* An empty profile (no samples) is not pushed: profefe refuses it. Said on err, not a
+ * failure: a process that never enabled mutex or block profiling has nothing else. */
+static void item_empty_skipped(struct item *it)
+{
+	capture_run *run = it->run;
+
+	progress_step(run->progress, 1);
+	report(run, run->opt.err, "note: pod %s: %s profile has no samples: not pushed to "
+	       "profefe, which refuses empty profiles", it->target->key, pprof_type_name(it->type));
+	item_finished(it);
+}
+
+/* A file is still written for an empty profile (go tool pprof reads it); this says so. */
+static void note_empty_file(struct item *it, const char *path)
+{
+	report(it->run, it->run->opt.err, "note: pod %s: %s profile has no samples (empty): %s",
+	       it->target->key, pprof_type_name(it->type), path);
+}
+
 static void on_fetched(fetch_result *res, void *arg)
 {
 	struct item *it = arg;
@@ -528,13 +547,18 @@ static void on_fetched(fetch_result *res, void *arg)
 		free(why);
 		return;
 	}
+	if (run->opt.profefe && res->empty) {
+		item_empty_skipped(it);
+		return;
+	}
 	if (run->opt.profefe) {
 		size_t len;
 		it->labels = upload_labels(it, res);
 		it->data = fetch_result_take(res, &len);
-		it->upload = profefe_upload(run->opt.profefe, it->target->service,
-					    pprof_profefe_type(it->type), it->labels,
-					    it->data, len, on_uploaded, it);
+		it->upload = profefe_upload_at(run->opt.profefe, it->target->service,
+					       pprof_profefe_type(it->type), it->labels,
+					       (int64_t)run->now * 1000000000, it->data, len,
+					       on_uploaded, it);
 		return;
 	}
 	char *path = capture_write_file(run->opt.output_dir, it->type, it->target->name, run->now,
@@ -543,6 +567,8 @@ static void on_fetched(fetch_result *res, void *arg)
 		item_failed(it, err);
 		return;
 	}
+	if (res->empty)
+		note_empty_file(it, path);
 	item_ok(it, path);
 	free(path);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "kprofefe/delta.h"
+#include "kprofefe/empty.h"
 #include "kprofefe/fetch.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
@@ -34,6 +35,7 @@ struct target {
 	char *invalid;        /* the message when invalid */
 	ev_timer timer;
 	job jobs[PPROF_TYPE_COUNT];
+	empty_state empty[PPROF_TYPE_COUNT];
 	int pending;          /* jobs of the current round not finished */
 	int said_ignored;     /* logged that the pod ignores ?seconds= */
 	double round_start;   /* ev time the current round began */
@@ -91,6 +93,7 @@ void collector_register_metrics(void)
 			 "Retries of a CPU profile or trace the pod was already taking for someone "
 			 "else, by type and result (ok, busy again, or another failure).");
 	fetch_register_metrics();
+	empty_register_metrics();
 }
 
 static double random_unit(void)
@@ -240,6 +243,20 @@ static int retry_busy_later(job *j, const fetch_result *res)
 	return 1;
 }
 
+/* An empty profile is not uploaded (empty.h); returns 1 when res was one. */
+static int skip_empty(target *t, const fetch_result *res)
+{
+	empty_seen(&t->empty[res->type], t->key, res->type, res->empty);
+	return res->empty;
+}
+
+/* Whether this round fetches type: one that keeps coming back empty is left out of
+ * some rounds (empty.h); --once fetches everything. */
+static int round_wants(const collector_t *c, target *t, int type)
+{
+	return c->opt->once || empty_due(&t->empty[type]);
+}
+
 static void on_fetched(fetch_result *res, void *arg)
 {
 	job *j = arg;
@@ -256,7 +273,8 @@ static void on_fetched(fetch_result *res, void *arg)
 	}
 	t->pending--;
 	if (res->ok) {
-		submit_profile(c, t, res);
+		if (!skip_empty(t, res))
+			submit_profile(c, t, res);
 	} else {
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
@@ -323,7 +341,7 @@ static void start_round(target *t)
 	}
 	t->round_start = ev_now(loop_ev(c->loop));
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
-		if (!(t->pod->types & PPROF_BIT(type)))
+		if (!(t->pod->types & PPROF_BIT(type)) || !round_wants(c, t, type))
 			continue;
 		job *j = &t->jobs[type];
 		j->owner = t;

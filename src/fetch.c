@@ -135,6 +135,7 @@ static void check_body(fetch *f, const http_response *resp, fetch_result *res, c
 		res->data = keep_profile(f, resp, kind, &res->len);
 		if (res->data) {
 			res->ok = 1;
+			res->empty = kind != PPROF_BODY_TRACE && res->facts.n_samples == 0;
 			return;
 		}
 		why = "not_gzip_or_protobuf"; /* zlib could not compress it */

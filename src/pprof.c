@@ -1120,14 +1120,11 @@ int pprof_infer_type(const pprof_info *info, enum pprof_type *out, char *err, si
 	return -1;
 }
 
-int pprof_has_samples(const unsigned char *data, size_t len)
+long pprof_count_samples(const unsigned char *body, size_t len, size_t max_inflated)
 {
-	pprof_info info;
-	char err[128];
+	pprof_body_facts facts;
+	enum pprof_body_kind kind =
+		pprof_body_inspect(PPROF_HEAP, body, len, max_inflated, &facts, NULL);
 
-	if (pprof_read_info(data, len, &info, err, sizeof(err)) != 0)
-		return -1;
-	int has = info.is_trace ? -1 : info.n_samples > 0;
-	pprof_info_clear(&info);
-	return has;
+	return kind == PPROF_BODY_GZIP || kind == PPROF_BODY_PROTOBUF ? (long)facts.n_samples : -1;
 }

@@ -190,6 +190,26 @@ static char *label_unescape(const char *s, size_t len)
 	return buf_detach(&b);
 }
 
+char **profefe_labels_decode(const char *labels)
+{
+	size_t n = 0;
+	char **kv = xcalloc(1, sizeof(char *));
+
+	for (const char *p = labels; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		if (eq && eq > p) {
+			kv = xrealloc(kv, (n + 3) * sizeof(char *));
+			kv[n++] = label_unescape(p, (size_t)(eq - p));
+			kv[n++] = label_unescape(eq + 1, len - (size_t)(eq - p) - 1);
+			kv[n] = NULL;
+		}
+		p = end ? end + 1 : p + len;
+	}
+	return kv;
+}
+
 char *profefe_label_value(const char *labels, const char *key)
 {
 	size_t klen = strlen(key);

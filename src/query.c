@@ -197,6 +197,7 @@ struct part {
 	enum pprof_type type; /* a file's */
 	unsigned char *data; /* a file's body, held during its upload */
 	size_t len;
+	int empty;           /* a file's profile has no samples */
 };
 
 struct query_run {
@@ -205,6 +206,8 @@ struct query_run {
 	struct part *parts;
 	size_t n_parts, pending;
 	/* listing */
+	char **want_labels;  /* decoded; matched here, not by profefe */
+	int limit;           /* per type, applied after the label match */
 	query_profiles_fn profiles_done;
 	profefe_profile_meta *items;
 	size_t n_items;
@@ -225,6 +228,7 @@ static void run_free(query_run *run)
 		free(run->parts[i].data);
 	}
 	free(run->parts);
+	profefe_strv_free(run->want_labels);
 	profefe_metas_free(run->items, run->n_items);
 	buf_free(&run->errors);
 	ev_timer_stop(loop_ev(run->loop), &run->finish);
@@ -287,6 +291,34 @@ static void meta_copy(profefe_profile_meta *dst, const profefe_profile_meta *src
 		dst->labels[i] = xstrdup(src->labels[i]);
 }
 
+static const char *meta_label(const profefe_profile_meta *m, const char *key)
+{
+	for (char **l = m->labels; l && l[0] && l[1]; l += 2)
+		if (strcmp(l[0], key) == 0)
+			return l[1];
+	return NULL;
+}
+
+/* Whether m carries every key=value of want (decoded, NULL-terminated; NULL: all). */
+static int labels_include(const profefe_profile_meta *m, char *const *want)
+{
+	for (char *const *w = want; w && w[0] && w[1]; w += 2) {
+		const char *v = meta_label(m, w[0]);
+		if (!v || strcmp(v, w[1]) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int query_labels_match(const profefe_profile_meta *m, const char *labels)
+{
+	char **want = profefe_labels_decode(labels);
+	int ok = labels_include(m, want);
+
+	profefe_strv_free(want);
+	return ok;
+}
+
 static void on_profiles(const profefe_profile_meta *items, size_t n, const char *error,
 			void *arg)
 {
@@ -298,8 +330,13 @@ static void on_profiles(const profefe_profile_meta *items, size_t n, const char 
 		buf_printf(&run->errors, "%s%s", run->errors.len ? "; " : "", error);
 	} else if (n > 0) {
 		run->items = xrealloc(run->items, (run->n_items + n) * sizeof(*run->items));
-		for (size_t i = 0; i < n; i++)
+		size_t kept = 0;
+		for (size_t i = 0; i < n && (run->limit <= 0 || (int)kept < run->limit); i++) {
+			if (!labels_include(&items[i], run->want_labels))
+				continue;
 			meta_copy(&run->items[run->n_items++], &items[i]);
+			kept++;
+		}
 	}
 	part_finished(run);
 }
@@ -330,6 +367,11 @@ static void sort_finish(struct ev_loop *ev, ev_timer *w, int revents)
 	on_finish(ev, w, revents);
 }
 
+time_t query_inclusive_to(time_t to)
+{
+	return to ? to + 1 : 0;
+}
+
 query_run *query_profiles(loop_t *loop, profefe_client *c, const query_profiles_options *opt,
 			  query_profiles_fn done, void *arg)
 {
@@ -340,6 +382,8 @@ query_run *query_profiles(loop_t *loop, profefe_client *c, const query_profiles_
 		n++;
 	query_run *run = run_new(loop, c, n, arg);
 	run->profiles_done = done;
+	run->want_labels = profefe_labels_decode(opt->labels);
+	run->limit = opt->limit;
 	ev_set_cb(&run->finish, sort_finish);
 	for (size_t i = 0; i < n; i++) {
 		if (opt->type && strcmp(opt->type, types[i]) != 0)
@@ -356,9 +400,11 @@ query_run *query_profiles(loop_t *loop, profefe_client *c, const query_profiles_
 	}
 	run->pending = run->n_parts;
 	for (size_t i = 0; i < run->n_parts; i++) {
+		/* Labels are matched here, and the limit applied after them (see query.h). */
+		int filtered = run->want_labels[0] != NULL;
 		profefe_query q = {.service = opt->service, .type = run->parts[i].name,
-				   .from = opt->from, .to = opt->to, .labels = opt->labels,
-				   .limit = opt->limit};
+				   .from = opt->from, .to = query_inclusive_to(opt->to),
+				   .limit = filtered ? 0 : opt->limit};
 		run->parts[i].req = profefe_profiles(c, &q, on_profiles, &run->parts[i]);
 	}
 	return run;
@@ -520,6 +566,23 @@ int query_load_file(const char *path, const char *type_name, unsigned char **dat
 	return rc;
 }
 
+/* Why profefe did not store a file: its status and text, and for an empty profile
+ * (which profefe refuses) that this is the reason. */
+static void report_refusal(query_run *run, const struct part *part,
+			   const profefe_upload_result *res)
+{
+	const char *base = profefe_client_base_url(run->c);
+	const char *why = res->message ? res->message : "no reason given";
+
+	if (res->outcome == PROFEFE_REJECTED)
+		fprintf(run->err, "error: %s: profefe %s refused it: %s%s\n", part->name, base, why,
+			part->empty ? " (the profile has no samples: profefe stores only profiles "
+				      "with samples)" : "");
+	else
+		fprintf(run->err, "error: %s: upload to profefe %s failed: %s\n", part->name, base,
+			why);
+}
+
 static void on_uploaded(const profefe_upload_result *res, void *arg)
 {
 	struct part *part = arg;
@@ -536,8 +599,7 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 		free(url);
 	} else {
 		run->failures++;
-		fprintf(run->err, "error: %s: upload to profefe %s failed: %s\n", part->name,
-			profefe_client_base_url(run->c), res->message ? res->message : "no reason");
+		report_refusal(run, part, res);
 	}
 	part_finished(run);
 }
@@ -561,6 +623,7 @@ query_run *query_load(loop_t *loop, profefe_client *c, const char *const *files,
 		}
 		part->run = run;
 		part->name = xstrdup(files[i]);
+		part->empty = pprof_count_samples(part->data, part->len, 0) == 0;
 		run->n_parts++;
 	}
 	/* One extra count, dropped below, so that no upload finishing early ends the run

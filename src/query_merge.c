@@ -28,29 +28,6 @@ struct query_merge_run {
 	void *arg;
 };
 
-int query_labels_match(const profefe_profile_meta *m, const char *want)
-{
-	if (!want || !*want)
-		return 1;
-	char *copy = xstrdup(want), *save = NULL;
-	int all = 1;
-	/* Both sides in profefe's encoded form: encoding is one-to-one, so equal text is
-	 * an equal pair. */
-	for (char *pair = strtok_r(copy, ",", &save); pair && all;
-	     pair = strtok_r(NULL, ",", &save)) {
-		int found = 0;
-		for (char **l = m->labels; l && l[0] && l[1] && !found; l += 2) {
-			const char *kv[] = {l[0], l[1], NULL};
-			char *enc = profefe_labels_encode(kv);
-			found = strcmp(enc, pair) == 0;
-			free(enc);
-		}
-		all = found;
-	}
-	free(copy);
-	return all;
-}
-
 char *query_merge_file_name(const char *dir, const char *type, const char *service,
 			    time_t when)
 {

@@ -68,6 +68,9 @@ typedef struct fetch_result {
 	                            taken for data, and go with it. */
 	size_t len;
 	pprof_body_facts facts;  /* ok: samples, time and duration the profile holds */
+	int empty;               /* ok: a valid profile without samples (what a Go process
+	                            that never enabled mutex or block profiling serves);
+	                            profefe refuses these */
 	double seconds;          /* wall time of the transfer */
 	const char *reason;      /* see above */
 	const char *body_reason; /* "not_pprof"/"too_large" from the body check: pprof's

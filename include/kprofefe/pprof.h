@@ -127,6 +127,20 @@ enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *
 					size_t len, size_t max_inflated, unsigned char **out,
 					size_t *out_len, const char **reason);
 
+/*
+ * pprof_body_prepare, also counting the profile's samples: *samples (may be NULL) gets
+ * how many Sample messages the profile holds, 1 for a trace (it has none to count). A
+ * profile with 0 is valid (go tool pprof reads it), but profefe refuses it ("profile is
+ * empty: no samples"): a mutex or block profile of a process that never enabled them.
+ */
+enum pprof_body_kind pprof_body_prepare_counted(enum pprof_type t, const unsigned char *body,
+						size_t len, size_t max_inflated, unsigned char **out,
+						size_t *out_len, const char **reason, size_t *samples);
+
+/* The samples of a pprof body (gzip or uncompressed, inflated as pprof_body_check does):
+ * 0 for an empty profile, or -1 when body is not a pprof profile (a trace included). */
+long pprof_count_samples(const unsigned char *body, size_t len, size_t max_inflated);
+
 /* Non-zero when data starts like a Go execution trace. */
 int pprof_is_trace(const unsigned char *data, size_t len);
 /* Non-zero when data (uncompressed) is a plausible pprof Profile, as described above. */
@@ -174,10 +188,11 @@ int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, cha
 		    size_t errlen);
 void pprof_info_clear(pprof_info *info);
 
-/* 1 when the pprof profile data (gzip or not, borrowed) has at least one sample, 0 when it
- * has none (what the real profefe refuses as "profile is empty"), -1 when it cannot be
- * read. */
-int pprof_has_samples(const unsigned char *data, size_t len);
+/* The samples of a pprof body (gzip or uncompressed, checked as pprof_body_inspect does,
+ * in a stream): 0 for an empty profile (valid, and go tool pprof reads it, but profefe
+ * refuses it: "profile is empty: no samples"), or -1 when body is not a pprof profile
+ * (a trace included). */
+long pprof_count_samples(const unsigned char *body, size_t len, size_t max_inflated);
 
 /*
  * Which type a profile is, from its sample and period types:

@@ -41,6 +41,11 @@ const char *profefe_client_base_url(const profefe_client *c);
  */
 char *profefe_labels_encode(const char *const *pairs);
 
+/* Encoded labels back into a NULL-terminated key, value... list (never NULL; empty
+ * for NULL or ""); items without '=' or key are left out. Free with
+ * profefe_strv_free. */
+char **profefe_labels_decode(const char *labels);
+
 /* The decoded value of key in encoded labels, or NULL when absent. Caller frees. */
 char *profefe_label_value(const char *labels, const char *key);
 

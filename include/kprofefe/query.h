@@ -51,6 +51,25 @@ typedef struct query_profiles_options {
 	int limit;           /* per type; 0: none */
 } query_profiles_options;
 
+/*
+ * Labels are matched here, not by profefe: each type is asked by service, type and time
+ * only, and the profiles that carry every label of opt->labels are kept (limit counts
+ * those). profefe's badger index answers a labels= query by joining the label's list of
+ * profiles with the type's list by profile id while both are sorted by creation time,
+ * so a profile that reached it out of time order (a CPU profile, which carries the
+ * earliest time and arrives last; a spooled one) is missing from the answer.
+ */
+
+/* Non-zero when m carries every key=value of labels (encoded, as query_labels_parse
+ * gives them; NULL or "": every profile matches). Equal keys and values, byte for
+ * byte; m's other labels do not matter. For listings and merges that filter by label. */
+int query_labels_match(const profefe_profile_meta *m, const char *labels);
+
+/* to as sent to profefe: one second later (0 stays 0). profefe compares the
+ * nanosecond creation time with the whole second given, so the second `to` names is
+ * included whole. */
+time_t query_inclusive_to(time_t to);
+
 /* items sorted oldest first (ties by id); error NULL on success, else every failed
  * type's message joined with "; ". Everything lives only during the call. */
 typedef void (*query_profiles_fn)(const profefe_profile_meta *items, size_t n,
@@ -102,9 +121,7 @@ query_run *query_load(loop_t *loop, profefe_client *c, const char *const *files,
 
 /* ---- merging (kubectl profefe merge) ------------------------------------------------------------ */
 
-/* Non-zero when the profile's labels (decoded pairs) hold every pair of want (encoded as
- * query_labels_parse gives them; NULL or "": every profile matches). */
-int query_labels_match(const profefe_profile_meta *m, const char *want);
+/* Labels are matched by query_labels_match (above). */
 
 /* "<dir>/profile-<type>-<service>-merged-<when>.pb.gz", the merge's default file name in
  * capture's style (the service's '/' become '_'). Caller frees. */

@@ -71,13 +71,19 @@ profefe_time() {
 }
 
 # profefe_profiles SERVICE TYPE [LABELS]: JSON of profiles stored in the last
-# day (empty list when none).
+# day (empty list when none) that carry every k=v of LABELS. Labels are matched
+# here, as the product does: the real profefe's labels= query misses profiles
+# that reached it out of time order (README, "Label filters").
 profefe_profiles() {
 	local out
 	out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" \
-		--data-urlencode "type=$2" --data-urlencode "labels=${3:-}" \
+		--data-urlencode "type=$2" \
 		--data-urlencode "from=$(profefe_time -86400)" --data-urlencode "to=$(profefe_time 3600)")
-	jq -c '.body // []' <<<"$out"
+	jq -c --arg labels "${3:-}" '
+		($labels | split(",") | map(select(length > 0) | split("=") |
+			{key: .[0], value: (.[1:] | join("="))})) as $want |
+		(.body // []) | map(select(. as $p |
+			all($want[]; . as $w | any(($p.labels // [])[]; .key == $w.key and .value == $w.value))))' <<<"$out"
 }
 
 # profefe_count SERVICE TYPE [LABELS]: how many such profiles profefe holds.

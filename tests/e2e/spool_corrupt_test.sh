@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # A spool holding bad files next to good entries: a truncated entry, one with
 # a flipped payload byte (wrong checksum), foreign files, a leftover temporary
-# file, an entry profefe refuses (400: a type it does not know) and one it
-# cannot store (500: a body that is no profile). The collector quarantines
-# the bad files with one log line each naming file and reason, counts them,
-# moves the refused and the unstorable entries to rejected/ with profefe's
-# error text (the unstorable one after a few tries, without holding up the
-# others), never crashes, and every valid entry arrives.
+# file, entries profefe refuses (400: a type it does not know; a body that is
+# no profile) and an empty profile (no samples: profefe refuses it, as an older
+# collector would have spooled it). The collector quarantines the bad files
+# with one log line each naming file and reason, counts them, moves the
+# refused entries to rejected/ with profefe's error text, deletes the empty
+# one (not rejected/: nothing to look into there), never crashes, and every
+# valid entry arrives. (A 5xx that profefe keeps giving for one entry is
+# tested in the unit tests: neither profefe gives one on demand.)
 # The valid entries are real: a collector wrote them while profefe was down.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/collector_lib.sh"
@@ -59,7 +61,9 @@ spool_write_entry "$spool/$refused" "$svc" bogus "$labels" $((10#$t0 - 2000)) "$
 echo "this is no pprof profile" >"$E2E_TMP/junk"
 unstorable=$(printf '%020d-9000000002.prof' $((10#$t0 - 1000)))
 spool_write_entry "$spool/$unstorable" "$svc" heap "$labels" $((10#$t0 - 1000)) "$E2E_TMP/junk"
-for e in "$refused" "$unstorable"; do spool_entry_ok "$spool/$e" || fail "crafted entry $e is malformed"; done
+empty=$(printf '%020d-9000000003.prof' $((10#$t0 - 500)))
+spool_write_entry "$spool/$empty" "$svc" mutex "$labels" $((10#$t0 - 500)) "$E2E_ROOT/tests/data/pprof/mutex-empty.pb.gz"
+for e in "$refused" "$unstorable" "$empty"; do spool_entry_ok "$spool/$e" || fail "crafted entry $e is malformed"; done
 cp "$spool/$refused" "$spool/$unstorable" "$E2E_TMP/"
 
 # What must arrive: the payloads of the intact entries.
@@ -89,24 +93,29 @@ assert_eq 4 "$(metric_value drain kprofefe_spool_quarantined_total)" "kprofefe_s
 grep -q "msg=\"spool: removed leftover temporary file\" dir=$spool file=$tmp" <<<"$log" ||
 	fail "the leftover temporary file was not removed with a log line"
 
-# Rejected: the refused entry at once with profefe's error text, the
-# unstorable one after a few 500s while the others were stored.
+# Rejected: the refused entries at once with profefe's error text; the empty
+# one deleted, counted and said.
 assert_eq "$(printf '%s\n' "$refused" "$unstorable" | LC_ALL=C sort)" \
 	"$(ls -A "$spool/rejected" | LC_ALL=C sort)" "files in rejected/"
 cmp -s "$spool/rejected/$refused" "$E2E_TMP/$refused" || fail "the refused entry changed on its way to rejected/"
 cmp -s "$spool/rejected/$unstorable" "$E2E_TMP/$unstorable" || fail "the unstorable entry changed on its way to rejected/"
-grep -q "msg=\"profefe rejected profile\" service=$svc type=bogus status=400 error=.*bad profile type.* spooled=$refused" <<<"$log" ||
+grep -q "msg=\"profefe rejected profile\" service=$svc type=bogus status=400 error=\"HTTP 400: bad request: unknown profile type\" spooled=$refused" <<<"$log" ||
 	fail "no log line with profefe's 400 for $refused: $(grep rejected <<<"$log")"
-grep -q "msg=\"profefe keeps failing a spooled profile while storing others; moved to rejected/\" service=$svc type=heap status=500 error=\"HTTP 500: failed to create profile\" failures=3 entry=$unstorable" <<<"$log" ||
-	fail "no log line moving the unstorable entry to rejected/: $(grep -i 'fail' <<<"$log" | tail -5)"
+grep -q "msg=\"profefe rejected profile\" service=$svc type=heap status=400 error=\"HTTP 400: malformed profile (could not parse pprof profile: .*)\" spooled=$unstorable" <<<"$log" ||
+	fail "no log line with profefe's 400 for $unstorable: $(grep rejected <<<"$log")"
 assert_eq 2 "$(metric_value drain kprofefe_spool_rejected_total)" "kprofefe_spool_rejected_total"
+grep -q "msg=\"profefe refused an empty profile (no samples); dropped\" service=$svc type=mutex spooled=$empty" <<<"$log" ||
+	fail "no log line dropping the empty entry $empty: $(grep -i empty <<<"$log")"
+assert_eq 1 "$(metric_value drain 'kprofefe_profiles_skipped_total{type="mutex",reason="empty"}')" "empty profiles skipped"
+[[ ! -e $spool/$empty && ! -e $spool/rejected/$empty ]] || fail "the empty entry is still in the spool"
 
 # Every valid entry arrived, and nothing else for the service.
 for t in "${types[@]}"; do profefe_download "$svc" "$t" "$E2E_TMP/got/$t"; done
 mapfile -t got < <(find "$E2E_TMP/got" -name '*.pb.gz')
 assert_eq "$(cat "$E2E_TMP/want")" "$(hashes "${got[@]}")" "payloads in profefe vs the valid entries"
-assert_eq $((n - 2)) "$(metric_value drain kprofefe_spool_drained_total)" "kprofefe_spool_drained_total"
+# Drained: the valid entries and the empty one (deleted once profefe refused it).
+assert_eq $((n - 1)) "$(metric_value drain kprofefe_spool_drained_total)" "kprofefe_spool_drained_total"
 
 collector_stop drain
 assert_eq 0 "$collector_rc" "exit status of the draining collector"
-echo "PASS: $((n - 2)) valid entries arrived; 4 bad files quarantined, 1 temporary removed, 2 entries rejected (400 at once, 500 after 3 tries), each logged and counted"
+echo "PASS: $((n - 2)) valid entries arrived; 4 bad files quarantined, 1 temporary removed, 2 entries rejected, 1 empty one dropped, each logged and counted"

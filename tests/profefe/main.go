@@ -2,8 +2,10 @@
 // github.com/profefe/profefe is not served by the Go module proxy this project
 // can reach, so this program implements profefe's documented HTTP API v0
 // (README "HTTP API") on plain files: same paths, parameters, JSON envelope
-// {code, body, error}, label parsing, time format and id shape. Flags mirror
+// {code, body, error}, label parsing, time format and id shape, status codes and
+// error texts as the real server (commit 92baf9f) gives them. Flags mirror
 // profefe's (-addr, -badger.dir, -log.level) so scripts can swap in the real one.
+// What still differs is listed in NOTES.md.
 package main
 
 import (
@@ -36,15 +38,26 @@ const (
 	version      = "0.0.0-kprofefe-compat"
 )
 
-// Label and Meta marshal like profefe's own types (Label has no JSON tags).
-type Label struct{ Key, Value string }
+// Label and Meta marshal like profefe's own types: {"key":...,"value":...}.
+type Label struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
 
+// Meta keeps the creation time to the nanosecond, as profefe's index does (queries
+// compare it); replies carry it truncated to the second (reply()).
 type Meta struct {
 	ID        string    `json:"id"`
 	Type      string    `json:"type"`
 	Service   string    `json:"service"`
 	Labels    []Label   `json:"labels,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitempty"`
+}
+
+// replied is m as profefe answers it: the time truncated to the second.
+func (m Meta) replied() Meta {
+	m.CreatedAt = m.CreatedAt.Truncate(time.Second)
+	return m
 }
 
 var profileTypes = map[string]bool{"cpu": true, "heap": true, "block": true, "mutex": true,
@@ -58,7 +71,12 @@ type statusErr struct {
 func (e *statusErr) Error() string { return e.msg }
 
 func badRequest(format string, a ...any) error {
-	return &statusErr{http.StatusBadRequest, "bad request: " + fmt.Sprintf(format, a...)}
+	return badRequest0("bad request: " + fmt.Sprintf(format, a...))
+}
+
+// badRequest0 is a 400 with msg as it is.
+func badRequest0(msg string) error {
+	return &statusErr{http.StatusBadRequest, msg}
 }
 
 var errNotFound = &statusErr{http.StatusNotFound, "nothing found"}
@@ -111,7 +129,7 @@ func (s *store) add(m Meta, data []byte) error {
 func (s *store) get(id string) ([]byte, error) {
 	for _, c := range id {
 		if !strings.ContainsRune("0123456789abcdefghijklmnopqrstuv", c) {
-			return nil, badRequest("bad profile id %q", id)
+			return nil, errNotFound
 		}
 	}
 	data, err := os.ReadFile(filepath.Join(s.dir, id+".pb"))
@@ -134,14 +152,16 @@ func (s *store) find(q query) []Meta {
 	var out []Meta
 	for _, m := range s.metas {
 		if m.Service != q.service || (q.ptype != "" && m.Type != q.ptype) ||
-			m.CreatedAt.Before(q.from) || (!q.to.IsZero() && m.CreatedAt.After(q.to)) ||
+			m.CreatedAt.Before(q.from) || m.CreatedAt.After(q.to) ||
 			!includes(m.Labels, q.labels) {
 			continue
 		}
 		out = append(out, m)
-		if q.limit > 0 && len(out) == q.limit {
-			break
-		}
+	}
+	// profefe's index yields them oldest first, and its limit takes the first ones.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	if q.limit > 0 && len(out) > q.limit {
+		out = out[:q.limit]
 	}
 	return out
 }
@@ -195,38 +215,58 @@ func parseLabels(s string) ([]Label, error) {
 	return out, nil
 }
 
-func parseQuery(q url.Values, needFrom bool) (query, error) {
+// parseTime reads profefe's time format, with its error text.
+func parseTime(v string) (time.Time, error) {
+	tm, err := time.Parse(timeFormat, v)
+	if err != nil || tm.IsZero() {
+		return time.Time{}, fmt.Errorf("time in unsupported format %q", v)
+	}
+	return tm, nil
+}
+
+// parseProfileParams: service, type and labels as profefe reads them. An unknown type
+// is no error: profefe makes it "unknown", which a write refuses and a query takes as
+// every type.
+func parseProfileParams(q url.Values) (query, error) {
 	var r query
 	var err error
 	if r.service = q.Get("service"); r.service == "" {
-		return r, badRequest("missing service")
+		return r, badRequest(`missing "service"`)
 	}
-	if r.ptype = q.Get("type"); r.ptype != "" && !profileTypes[r.ptype] {
-		return r, badRequest("bad profile type %q", r.ptype)
+	if r.ptype = strings.TrimSpace(q.Get("type")); !profileTypes[r.ptype] {
+		r.ptype = ""
 	}
 	if r.labels, err = parseLabels(q.Get("labels")); err != nil {
-		return r, badRequest("bad labels %q: %s", q.Get("labels"), err)
+		return r, badRequest(`bad "labels" %q: %s`, q.Get("labels"), err)
+	}
+	return r, nil
+}
+
+// parseFindQuery: a query's parameters; from and to are both required.
+func parseFindQuery(q url.Values) (query, error) {
+	r, err := parseProfileParams(q)
+	if err != nil {
+		return r, err
 	}
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
 	}{{"from", &r.from}, {"to", &r.to}} {
-		if v := q.Get(p.name); v != "" {
-			if *p.dst, err = time.Parse(timeFormat, v); err != nil {
-				return r, badRequest("bad %q timestamp %q", p.name, v)
-			}
+		v := q.Get(p.name)
+		if v == "" {
+			return r, badRequest(`missing %q`, p.name)
 		}
-	}
-	if needFrom && r.from.IsZero() {
-		return r, badRequest("createdAt time min is zero")
-	}
-	if !r.to.IsZero() && r.to.Before(r.from) {
-		return r, badRequest("createdAt time max is before min")
+		if *p.dst, err = parseTime(v); err != nil {
+			return r, badRequest(`bad %q timestamp %q: %s`, p.name, v, err)
+		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if r.limit, err = strconv.Atoi(v); err != nil {
-			return r, badRequest("bad limit %q", v)
+			return r, badRequest(`bad "limit" %q: %s`, v, err)
 		}
+	}
+	if r.from.After(r.to) {
+		return r, badRequest("CreatedAtMin after CreatedAtMax: %v, %v", r.from, r.to)
 	}
 	return r, nil
 }
@@ -276,7 +316,7 @@ func (s *server) handle(fn func(http.ResponseWriter, *http.Request) error) http.
 			reply(w, se.code, nil, se.msg)
 		default:
 			log.Printf("%s %s: %v", r.Method, r.URL, err)
-			reply(w, http.StatusInternalServerError, nil, "internal error")
+			reply(w, http.StatusInternalServerError, nil, "internal server error")
 		}
 		log.Printf("%s %s", r.Method, r.URL)
 	}
@@ -292,38 +332,41 @@ func (s *server) profiles(w http.ResponseWriter, r *http.Request) error {
 	case p == profilesPath && r.Method == http.MethodGet:
 		return s.list(w, r)
 	case strings.HasPrefix(p, profilesPath+"/"):
-		return s.byIDs(w, strings.TrimPrefix(p, profilesPath+"/"))
+		return s.byIDs(w, strings.Trim(strings.TrimPrefix(p, profilesPath), "/"))
 	}
 	return errNotFound
 }
 
-// byIDs answers GET /api/0/profiles/<id>[+<id>...]: one id is the profile as
-// stored, several ('+'-joined, as profefe's API takes them) are merged.
+// byIDs answers GET /api/0/profiles/<id>[+<id>...]: one profile's bytes, or the merge
+// of several, as profefe does.
 func (s *server) byIDs(w http.ResponseWriter, raw string) error {
-	ids := strings.Split(raw, "+")
-	var datas [][]byte
-	for i, id := range ids {
+	if raw == "" {
+		return &statusErr{http.StatusBadRequest, "no profile id"}
+	}
+	var pps []*profile.Profile
+	var one []byte
+	for i, id := range strings.Split(raw, "+") {
 		if id == "" {
-			return badRequest("empty id at %d in %q", i, raw)
+			return &statusErr{http.StatusInternalServerError, "internal server error"}
 		}
 		data, err := s.st.get(id)
 		if err != nil {
 			return err
 		}
-		datas = append(datas, data)
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	if len(datas) == 1 {
-		_, _ = w.Write(datas[0])
-		return nil
-	}
-	var pps []*profile.Profile
-	for _, data := range datas {
+		if i == 0 {
+			one = data
+		}
 		pp, err := profile.ParseData(data)
 		if err != nil {
 			return err
 		}
 		pps = append(pps, pp)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, raw))
+	if len(pps) == 1 {
+		_, _ = w.Write(one)
+		return nil
 	}
 	merged, err := profile.Merge(pps)
 	if err != nil {
@@ -333,38 +376,51 @@ func (s *server) byIDs(w http.ResponseWriter, raw string) error {
 }
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.Query(), false)
+	q, err := parseProfileParams(r.URL.Query())
 	if err != nil {
 		return err
 	}
+	var created time.Time
+	if v := r.URL.Query().Get("created_at"); v != "" {
+		if created, err = parseTime(v); err != nil {
+			return badRequest(`bad "created_at" %q: %s`, v, err)
+		}
+	}
 	if q.ptype == "" {
-		return badRequest("bad profile type %q", "")
+		return badRequest("unknown profile type")
 	}
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
-		return badRequest("reading body: %s", err)
+		return err
 	}
-	created := time.Now().UTC()
-	// Like profefe, take the profile's time from the pprof TimeNanos (not for traces).
+	// profefe's order: the pprof TimeNanos, else created_at, else its clock. It refuses
+	// a profile it cannot parse or one without samples (not traces: it stores them
+	// unread).
 	if q.ptype != "trace" {
 		pp, err := profile.ParseData(data)
+		if err == nil && len(pp.Sample) == 0 {
+			err = errors.New("profile is empty: no samples")
+		}
 		if err != nil {
-			return &statusErr{http.StatusInternalServerError, "failed to create profile"}
+			return badRequest0(fmt.Sprintf("malformed profile (could not parse pprof profile: %s)", err))
 		}
 		if pp.TimeNanos > 0 {
 			created = time.Unix(0, pp.TimeNanos).UTC()
 		}
 	}
-	m := Meta{ID: newID(), Type: q.ptype, Service: q.service, Labels: q.labels, CreatedAt: created.Truncate(time.Second)}
+	if created.IsZero() {
+		created = time.Now().UTC()
+	}
+	m := Meta{ID: newID(), Type: q.ptype, Service: q.service, Labels: q.labels, CreatedAt: created}
 	if err := s.st.add(m, data); err != nil {
 		return err
 	}
-	reply(w, http.StatusOK, m, "")
+	reply(w, http.StatusOK, m.replied(), "")
 	return nil
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.Query(), true)
+	q, err := parseFindQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -372,17 +428,24 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	if len(found) == 0 {
 		return errNotFound
 	}
+	for i := range found {
+		found[i] = found[i].replied()
+	}
 	reply(w, http.StatusOK, found, "")
 	return nil
 }
 
 func (s *server) merge(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.Query(), true)
+	q, err := parseFindQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
 	if q.ptype == "" || q.ptype == "trace" {
-		return badRequest("bad profile type %q", q.ptype)
+		name := q.ptype
+		if name == "" {
+			name = "unknown"
+		}
+		return &statusErr{http.StatusMethodNotAllowed, fmt.Sprintf("can't merge profiles of %s type", name)}
 	}
 	var pps []*profile.Profile
 	for _, m := range s.st.find(q) {

@@ -39,6 +39,7 @@ struct fake_profefe {
 	char url[64];
 	pthread_mutex_t mu;
 	long status;          /* what uploads get: 200, 503, 429, 400... */
+	char fail_body[16];   /* a body starting so gets 500 (a profefe that cannot store it) */
 	int hold;             /* hold uploads until cleared (in-flight tests) */
 	int held;             /* uploads being held now */
 	int in_flight;        /* uploads inside the handler now */
@@ -118,6 +119,8 @@ static enum MHD_Result fake_on_request(void *cls, struct MHD_Connection *conn, c
 	}
 	fake_pf.held--;
 	long status = fake_pf.status ? fake_pf.status : 200;
+	if (fake_pf.fail_body[0] && strncmp(fc->body, fake_pf.fail_body, strlen(fake_pf.fail_body)) == 0)
+		status = 500;
 	int i = fake_pf.n < FAKE_MAX_RECORDS ? fake_pf.n++ : FAKE_MAX_RECORDS - 1;
 	struct fake_upload *r = &fake_pf.rec[i];
 	fake_copy(r->service, sizeof(r->service),

@@ -10,6 +10,7 @@
 #include "test_loop.h"
 
 #include "fake_profefe.h"
+#include "test_data.h"
 #include "kprofefe/batch.h"
 #include "kprofefe/log.h"
 #include "kprofefe/loop.h"
@@ -353,6 +354,60 @@ static int drained_with_d(void *arg)
 	return d && n - g->before >= 3 && batch_queue_depth(g->e->batch) == 0;
 }
 
+/* A spooled entry profefe keeps answering 500 for, while it stores the others, moves to
+ * rejected/ after 3 tries without holding up the rest. */
+static void test_unstorable_after_three_500s(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	char svc[] = "web", type[] = "heap", labels[] = "";
+	char err[256];
+	for (int i = 0; i < 6; i++) {
+		unsigned char data[8];
+		snprintf((char *)data, sizeof(data), "%s%d", i == 0 ? "bad" : "ok", i);
+		spool_entry se = {NULL, svc, type, labels, NOW_NS - (6 - i) * 1000, 0, data,
+				  strlen((char *)data)};
+		assert_int_equal(spool_put(e->spool, &se, err, sizeof(err)), 0);
+	}
+	snprintf(fake_pf.fail_body, sizeof(fake_pf.fail_body), "bad");
+	batch_options o = {.interval_s = 60, .batch_size = 1, .spool_drain_rate = 50};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	assert_true(wait_spool(e, 0, 10));
+	for (int i = 0; i < 6; i++) {
+		submit(e, "fresh", NOW_NS); /* stored uploads let the parked entry be tried again */
+		spin(e, 0.05);
+	}
+	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 1);
+	assert_int_equal(metrics_get("kprofefe_spool_drained_total", NULL), 5);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "test $(ls %s/spool/rejected | wc -l) = 1", e->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* profefe refuses an empty profile (no samples): a spooled one is deleted and counted,
+ * never filed under rejected/. */
+static void test_refused_empty_is_dropped(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	test_file f = test_data_load("mutex-empty.pb.gz");
+	char svc[] = "web", type[] = "mutex", labels[] = "";
+	spool_entry se = {NULL, svc, type, labels, NOW_NS, 0, f.data, f.len};
+	char err[256];
+	assert_int_equal(spool_put(e->spool, &se, err, sizeof(err)), 0);
+	free(f.data);
+	fake_set_status(400);
+	batch_options o = {.interval_s = 60, .batch_size = 1, .spool_drain_rate = 50};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	assert_true(wait_spool(e, 0, 5));
+	assert_int_equal(metrics_get("kprofefe_profiles_skipped_total", "type", "mutex", "reason",
+				     "empty", NULL), 1);
+	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 0);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "test $(ls %s/spool/rejected 2>/dev/null | wc -l) = 0", e->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_no_spool_keeps_in_memory_with_bound(void **state)
 {
 	struct env *e = *state;
@@ -441,6 +496,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fresh_not_starved_by_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unstorable_after_three_500s, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_empty_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spool_keeps_in_memory_with_bound, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_spools_memory_and_in_flight, setup,

@@ -115,18 +115,18 @@ static void test_has_samples(void **state)
 	/* Real Go answers: a delta with allocations, an empty mutex delta (nothing locked
 	 * in the window), a cumulative heap profile, plain protobuf, a trace, garbage. */
 	data = load("allocs-delta.pb.gz", &len);
-	assert_int_equal(pprof_has_samples(data, len), 1);
+	assert_int_equal(pprof_count_samples(data, len, 0) > 0, 1);
 	free(data);
 	data = load("mutex-delta-empty.pb.gz", &len);
-	assert_int_equal(pprof_has_samples(data, len), 0);
+	assert_int_equal(pprof_count_samples(data, len, 0), 0);
 	free(data);
 	data = load("heap.pb", &len);
-	assert_int_equal(pprof_has_samples(data, len), 1);
+	assert_int_equal(pprof_count_samples(data, len, 0) > 0, 1);
 	free(data);
 	data = load("trace.out", &len);
-	assert_int_equal(pprof_has_samples(data, len), -1);
+	assert_int_equal(pprof_count_samples(data, len, 0), -1);
 	free(data);
-	assert_int_equal(pprof_has_samples((const unsigned char *)"<html>", 6), -1);
+	assert_int_equal(pprof_count_samples((const unsigned char *)"<html>", 6, 0), -1);
 }
 
 static void test_types_parse(void **state)
@@ -570,6 +570,36 @@ static void test_garbage(void **state)
 	free(raw);
 }
 
+/* A mutex profile of a process that never enabled mutex profiling: valid, no samples
+ * (profefe refuses it). The counted prepare says so; real profiles have samples. */
+static void test_samples(void **state)
+{
+	size_t len;
+	unsigned char *empty = load("mutex-empty.pb.gz", &len);
+	const char *reason;
+	pprof_body_facts facts = {.n_samples = 99};
+
+	(void)state;
+	assert_int_equal(pprof_count_samples(empty, len, 0), 0);
+	assert_int_equal(pprof_body_inspect(PPROF_MUTEX, empty, len, 0, &facts, &reason),
+			 PPROF_BODY_GZIP);
+	assert_int_equal(facts.n_samples, 0);
+	free(empty);
+	const char *full[] = {"heap.pb.gz", "heap.pb", "goroutine.pb.gz", "mutex.pb.gz", "cpu.pb.gz"};
+	for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+		unsigned char *data = load(full[i], &len);
+		assert_true(pprof_count_samples(data, len, 0) > 0);
+		facts.n_samples = 0;
+		pprof_body_inspect(PPROF_HEAP, data, len, 0, &facts, &reason);
+		assert_true(facts.n_samples > 0);
+		free(data);
+	}
+	unsigned char *trace = load("trace.out", &len);
+	assert_int_equal(pprof_count_samples(trace, len, 0), -1);
+	assert_int_equal(pprof_count_samples((const unsigned char *)"<html>", 6, 0), -1);
+	free(trace);
+}
+
 static void test_infer_errors(void **state)
 {
 	char contentions[] = "contentions", count[] = "count", delay[] = "delay";
@@ -639,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_infer_errors),
 		cmocka_unit_test(test_profile_without_locations),
+		cmocka_unit_test(test_samples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

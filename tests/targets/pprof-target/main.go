@@ -1,6 +1,7 @@
 // pprof-target: a pod's workload in the test cluster. It serves net/http/pprof
 // under a configurable prefix and keeps every profile type non-empty with
-// light, steady CPU work, allocations, goroutines and lock contention.
+// light, steady CPU work, allocations, goroutines and lock contention
+// (mutex and block profiling can be left off: --no-contention-profiling).
 package main
 
 import (
@@ -26,12 +27,17 @@ func main() {
 	flag.BoolVar(&ignoreSeconds, "ignore-seconds", false,
 		"act as a Go older than 1.16: answer allocs, heap, block and mutex with the cumulative profile, ignoring ?seconds=")
 	gcEvery := flag.Duration("gc-every", 0, "run a garbage collection this often (0: never forced): allocs and heap profiles only change at a GC, so short delta windows need one")
+	contentionOff := flag.Bool("no-contention-profiling", false,
+		"leave mutex and block profiling off, as most services do (their profiles stay empty)")
 	flag.Parse()
 
 	// Sample every contention event so mutex and block profiles have data
-	// even though the work is light.
-	runtime.SetMutexProfileFraction(1)
-	runtime.SetBlockProfileRate(1)
+	// even though the work is light. Off, they stay empty like an ordinary
+	// service's, whose runtime never calls either.
+	if !*contentionOff {
+		runtime.SetMutexProfileFraction(1)
+		runtime.SetBlockProfileRate(1)
+	}
 
 	go cpuWork(*cpuMillis, *cpuProfMillis)
 	if *gcEvery > 0 {
