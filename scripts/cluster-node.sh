@@ -327,6 +327,13 @@ node_up() {
 	start_scheduler
 	start_kubelet
 	wait_until 120 "real node Ready" "$LOGS/kubelet.log" "$D/kubelet.pid" node_ready
+	# The API server's admission taints every new node not-ready; the node
+	# lifecycle controller lifts it once the node is Ready. That controller
+	# does not run (it would evict the simulated nodes' pods): do its part
+	# for this node. The simulated nodes keep the taint, so the scheduler
+	# puts nothing there.
+	api_raw PATCH "/api/v1/nodes/$REAL_NODE" '{"spec":{"taints":null}}' application/merge-patch+json >/dev/null ||
+		node_die "lifting the not-ready taint of $REAL_NODE"
 	# After the Node exists: kube-proxy reads its addresses from it.
 	start_kube_proxy
 	wait_until 60 "kube-proxy synced" "$LOGS/kube-proxy.log" "$D/kube-proxy.pid" \
