@@ -81,7 +81,7 @@ deploy_app() {
 		        - name: app
 		          image: $KPROFEFE_TARGET_IMAGE
 		          imagePullPolicy: Never
-		          args: ["--addr", ":6060", "--cpu-ms", "5"]
+		          args: ["--addr", ":6060", "--cpu-ms", "5", "--cpu-ms-profiling", "50"]
 		          ports: [{name: pprof, containerPort: 6060}]
 		          readinessProbe: {httpGet: {path: /healthz, port: pprof}, periodSeconds: 2}
 	EOF
