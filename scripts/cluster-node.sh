@@ -368,10 +368,15 @@ node_unmount() {
 
 # node_iptables_down: the rules and chains kube-proxy (and the kubelet) made,
 # which all live in KUBE-* chains and the jumps to them.
-node_iptables_down() {
+node_iptables_down() (
+	# Best effort, every rule and chain: none left is what check-clean checks.
+	set +e +o pipefail
 	local t ipt
-	[[ -x $(bin kube-proxy) ]] && "$(bin kube-proxy)" --cleanup --config "$NODE_DIR/kube-proxy.yaml" \
-		>>"$LOGS/kube-proxy.log" 2>&1
+	# kube-proxy's own cleanup also tries nftables (no nft here) and then
+	# exits non-zero; the loops below remove whatever it left.
+	if [[ -x $(bin kube-proxy) && -e $NODE_DIR/kube-proxy.yaml ]]; then
+		"$(bin kube-proxy)" --cleanup --config "$NODE_DIR/kube-proxy.yaml" >>"$LOGS/kube-proxy.log" 2>&1 || true
+	fi
 	for ipt in iptables ip6tables; do
 		command -v "$ipt" >/dev/null || continue
 		for t in filter nat mangle; do
@@ -383,7 +388,8 @@ node_iptables_down() {
 				while read -r c; do "$ipt" -t "$t" -X "$c" 2>/dev/null || true; done
 		done
 	done
-}
+	return 0
+)
 
 node_down() {
 	is_real_node || return 0
