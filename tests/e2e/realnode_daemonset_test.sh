@@ -83,16 +83,13 @@ heap_ok='kprofefe_fetch_total{type="heap",result="ok"}'
 cpu_all() { curl -fsS --noproxy '*' "http://$pod_ip:9102/metrics" | awk '$1 ~ /^kprofefe_fetch_total\{type="cpu"/ { s += $2 } END { print s + 0 }'; }
 # A round starts its CPU profiles first; they last cpu_seconds. A round's heap
 # fetches done while its CPU fetches are not: those are in flight.
+# Polled: true when, since the last poll, a heap fetch finished and no CPU one.
 in_flight() {
-	local h c
+	local h c was_h=${h0:-} was_c=${c0:-}
 	h=$(metric "$heap_ok")
 	c=$(cpu_all)
-	[[ -n ${h0:-} ]] || { h0=$h; c0=$c; return 1; }
-	if ((${h%.*} > ${h0%.*})); then
-		((${c%.*} == ${c0%.*})) && return 0
-		h0=$h c0=$c
-	fi
-	return 1
+	h0=$h c0=$c
+	[[ -n $was_h ]] && ((${h%.*} > ${was_h%.*} && ${c%.*} == ${was_c%.*}))
 }
 h0=""
 wait_for 60 in_flight
