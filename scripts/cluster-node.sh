@@ -352,17 +352,26 @@ node_pods_down() {
 	for id in "${ids[@]}"; do ctr_k8s containers delete "$id" >/dev/null 2>&1 || true; done
 }
 
+# node_netns: the pods' network namespaces (containerd's cni-*) that hold an
+# address of this instance's 10.244.X.0/20, one a line.
+node_netns() {
+	local ns
+	for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ { print $1 }'); do
+		ip -n "$ns" -4 -o addr show 2>/dev/null | awk -v lo="$SUBNET_BASE" '{ split($4, a, "[./]");
+			if (a[1] == 10 && a[2] == 244 && a[3] >= lo && a[3] < lo + 16) f = 1 } END { exit !f }' && echo "$ns"
+	done
+	return 0
+}
+
 # node_unmount: whatever is still mounted below the node's directory (pod
-# volumes, snapshots, sandbox files), deepest first; then the pods' netns.
+# volumes, snapshots, sandbox files), deepest first; then the pods' netns
+# (their veth pairs go with them).
 node_unmount() {
 	local m
 	awk -v d="$NODE_DIR" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done
-	for m in $(awk '$2 ~ "^/run/netns/cni-" { print $2 }' /proc/mounts); do
-		# Only the namespaces of this node's containerd (its sandboxes are gone).
-		grep -qsx "$m" "$NODE_DIR/netns.list" && { umount "$m" 2>/dev/null; rm -f "$m"; }
-	done
+	for m in $(node_netns); do ip netns delete "$m" 2>/dev/null || true; done
 	return 0
 }
 
@@ -393,15 +402,7 @@ node_iptables_down() (
 
 node_down() {
 	is_real_node || return 0
-	# The pods' network namespaces, recorded before their sandboxes go.
-	local c ns
-	: >"$NODE_DIR/netns.list"
-	if pid_alive "$D/containerd.pid"; then
-		for ns in $(ctr_k8s containers ls -q 2>/dev/null | xargs -r -n1 ctr_k8s containers info 2>/dev/null |
-			jq -r '.Spec.linux.namespaces[]? | select(.type == "network") | .path // empty' 2>/dev/null | sort -u); do
-			echo "${ns/#\/var\/run\//\/run\/}" >>"$NODE_DIR/netns.list"
-		done
-	fi
+	local c
 	for c in kube-scheduler kube-controller-manager kubelet; do stop_pidfile "$D/$c.pid"; done
 	node_pods_down
 	stop_pidfile "$D/kube-proxy.pid"
@@ -440,6 +441,7 @@ node_check_clean() {
 	done
 	pgrep -f "containerd-shim-runc-v2 .*-address $CTRD_SOCK( |$)" >/dev/null && left+=("containerd shims of $CTRD_SOCK")
 	ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && left+=("link $NODE_BRIDGE")
+	[[ -n $(node_netns) ]] && left+=("pod netns $(node_netns | paste -sd' ')")
 	[[ -n $(awk -v d="$NODE_DIR" 'index($2, d) == 1' /proc/mounts) ]] && left+=("mounts under $NODE_DIR")
 	[[ -n $(ls -d /sys/fs/cgroup/*/"$NODE_CGROUP" 2>/dev/null) ]] && left+=("cgroups /sys/fs/cgroup/*/$NODE_CGROUP")
 	if [[ -z $(ip -o link show type bridge | awk -F': ' '{print $2}' | grep -E '^kpf[0-9]+r$' || true) ]]; then
