@@ -33,6 +33,13 @@ KPF_COMPONENTS=(
 	"krew|tests/krew|sigs.k8s.io/krew/cmd/krew|v0.4.4|"
 	"helm|tests/helm|helm.sh/helm/v3/cmd/helm|$KPF_HELM_VERSION|$KPF_HELM_LDFLAGS"
 	"kubectl|tests/cluster|k8s.io/kubernetes/cmd/kubectl|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	# The real node (scripts/cluster-node.sh), from a module of their own.
+	"kubelet|tests/node|k8s.io/kubernetes/cmd/kubelet|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	"kube-proxy|tests/node|k8s.io/kubernetes/cmd/kube-proxy|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	"kube-controller-manager|tests/node|k8s.io/kubernetes/cmd/kube-controller-manager|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	"kube-scheduler|tests/node|k8s.io/kubernetes/cmd/kube-scheduler|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	# The sandbox ("pause") image's one program.
+	"pause|tests/targets/pause|.|0.1|"
 )
 
 kpf_die() {

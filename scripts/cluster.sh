@@ -4,7 +4,7 @@
 # fake kubelet creates: Pod objects with status written through the API and a
 # pprof target process in its own network namespace with the pod's IP.
 #
-#   scripts/cluster.sh up | down | status | env | check-clean
+#   scripts/cluster.sh up [--real-node] | down | status | env | check-clean
 #   scripts/cluster.sh pod add NAME --node NODE [--namespace NS] [--annotate K=V]...
 #                      [--label K=V]... [--owner KIND/NAME] [--phase PHASE] [--no-process]
 #                      [--server hostile --mode MODE]   (tests/targets/hostile-pod instead)
@@ -64,6 +64,8 @@ APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
 PROFEFE_URL=http://127.0.0.1:$PROFEFE_PORT
 SA_ISSUER=https://kubernetes.default.svc.cluster.local
 DEFAULT_NODES=(node-a node-b)
+# shellcheck source=scripts/cluster-node.sh
+source "$KPF_ROOT/scripts/cluster-node.sh"
 
 die() {
 	echo "cluster: $*" >&2
@@ -150,9 +152,11 @@ gen_pki() {
 		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=kprofefe-test-ca \
 			-keyout "$PKI/ca.key" -out "$PKI/ca.crt"
 		issue apiserver /CN=kube-apiserver \
-			"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:$HOST_IP
+			"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:$HOST_IP,IP:10.96.0.1
 extendedKeyUsage=serverAuth"
 		issue admin "/O=system:masters/CN=kprofefe-admin" "extendedKeyUsage=clientAuth"
+		# For `kubectl logs/exec` and the pod proxy through a real kubelet.
+		issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
 		# Service-account token signing key pair (TokenRequest API).
 		openssl genrsa -out "$PKI/sa.key" 2048
 		openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
@@ -216,10 +220,12 @@ start_etcd() {
 start_apiserver() {
 	spawn kube-apiserver "$LOGS/kube-apiserver.log" "$(bin kube-apiserver)" \
 		--etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-		--bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+		--bind-address "$(listen_address)" --secure-port "$APISERVER_PORT" \
 		--advertise-address "$HOST_IP" --endpoint-reconciler-type none \
 		--cert-dir "$PKI" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
 		--client-ca-file "$PKI/ca.crt" \
+		--kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+		--kubelet-preferred-address-types InternalIP \
 		--authorization-mode RBAC \
 		--service-account-issuer "$SA_ISSUER" --api-audiences "$SA_ISSUER" \
 		--service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
@@ -245,10 +251,16 @@ profefe_bin() {
 
 start_profefe() {
 	mkdir -p "$D/profefe-data"
-	spawn profefe "$LOGS/profefe.log" "$(profefe_bin)" -addr "127.0.0.1:$PROFEFE_PORT" \
+	spawn profefe "$LOGS/profefe.log" "$(profefe_bin)" -addr "$(listen_address):$PROFEFE_PORT" \
 		-badger.dir "$D/profefe-data"
 	wait_until 20 "start profefe" "$LOGS/profefe.log" "$D/profefe.pid" \
 		curl -fsS --noproxy '*' "$PROFEFE_URL/api/0/version"
+}
+
+# listen_address: loopback, or every address when a real node's pods must
+# reach the API server and profefe at this instance's host address.
+listen_address() {
+	if is_real_node; then echo 0.0.0.0; else echo 127.0.0.1; fi
 }
 
 # ---------------------------------------------------------------- api --
@@ -337,16 +349,25 @@ ensure_namespace() {
 
 # -------------------------------------------------------------- network --
 
-net_up() {
-	ip link add "$BRIDGE" type bridge 2>/dev/null || ip link show "$BRIDGE" >/dev/null ||
-		die "step 'create bridge $BRIDGE' failed (need root and iproute2)"
-	ip addr replace "$HOST_IP/32" dev "$BRIDGE"
-	ip link set "$BRIDGE" up
-	# A pod IP with no pod behind it fails at once, and nothing for the pod
-	# range ever reaches a default route. Shared by all instances.
-	if [[ -z $(ip route show type unreachable "$POD_RANGE") ]]; then
-		ip route add unreachable "$POD_RANGE" || die "step 'route unreachable $POD_RANGE' failed"
+# bridge_up NAME ADDR/LEN: the bridge, up, with the address.
+bridge_up() {
+	ip link add "$1" type bridge 2>/dev/null || ip link show "$1" >/dev/null ||
+		die "step 'create bridge $1' failed (need root and iproute2)"
+	ip addr replace "$2" dev "$1"
+	ip link set "$1" up
+}
+
+route_unreachable() { # CIDR: the covering route, shared by all instances
+	if [[ -z $(ip route show type unreachable "$1") ]]; then
+		ip route add unreachable "$1" || die "step 'route unreachable $1' failed"
 	fi
+}
+
+net_up() {
+	bridge_up "$BRIDGE" "$HOST_IP/32"
+	# A pod IP with no pod behind it fails at once, and nothing for the pod
+	# range ever reaches a default route.
+	route_unreachable "$POD_RANGE"
 }
 
 net_down() {
@@ -597,6 +618,12 @@ require_up() { is_up || die "cluster in $D is not up (run scripts/cluster.sh up)
 require_made() { [[ -e $D/instance ]] || die "no cluster in $D (run scripts/cluster.sh up)"; }
 
 up() {
+	local real=0
+	case ${1:-} in
+	--real-node) real=1 ;;
+	"") ;;
+	*) die "usage: up [--real-node]" ;;
+	esac
 	if is_up; then
 		echo "cluster: already up in $D"
 		return 0
@@ -608,7 +635,9 @@ up() {
 	mkdir -p "$LOGS"
 	rm -rf "$LOGS"/*.log "$LOGS/pods"
 	# A subshell, so a failing build's exit lands in step_fail.
-	(kpf_deps_main) >"$LOGS/deps.log" 2>&1 || step_fail "install/build dependencies" "$LOGS/deps.log"
+	(kpf_deps_main && if ((real)); then node_deps; fi) >"$LOGS/deps.log" 2>&1 ||
+		step_fail "install/build dependencies" "$LOGS/deps.log"
+	((real)) && node_ports_free
 	for p in $APISERVER_PORT $ETCD_CLIENT_PORT $ETCD_PEER_PORT $PROFEFE_PORT; do
 		port_free "$p" || die "port $p is in use; set KPROFEFE_CLUSTER_PORT_BASE or KPROFEFE_CLUSTER_DIR for another instance"
 	done
@@ -620,6 +649,7 @@ up() {
 	# never tears down another directory's cluster that shares the number.
 	echo "$N" >"$D/instance"
 	rm -f "$D/profefe-bin"
+	((real)) && touch "$D/real-node"
 	gen_pki
 	write_kubeconfig
 	write_audit_policy
@@ -634,6 +664,7 @@ up() {
 		mkdir -p "$D/bin"
 		ln -sf "$(bin kubectl)" "$D/bin/kubectl"
 	fi
+	((real)) && node_up
 	echo "cluster: up in $((SECONDS - start))s ($D; eval \"\$(scripts/cluster.sh env)\")"
 }
 
@@ -649,6 +680,7 @@ down() {
 		mapfile -t -O "${#pids[@]}" pids < <(ip netns pids "$ns" 2>/dev/null || true)
 	done
 	stop_pids "${pids[@]}"
+	node_down
 	for f in "$D"/pods/*.env; do
 		[[ -e $f ]] && release_pod "$f"
 	done
@@ -686,6 +718,7 @@ check_clean() {
 	for p in $APISERVER_PORT $ETCD_CLIENT_PORT $ETCD_PEER_PORT $PROFEFE_PORT; do
 		port_free "$p" || left+=("listener on port $p")
 	done
+	node_check_clean
 	if ((${#left[@]})); then
 		printf 'cluster: left behind: %s\n' "${left[@]}" >&2
 		return 1
@@ -695,7 +728,9 @@ check_clean() {
 
 status() {
 	local c
-	for c in etcd kube-apiserver profefe; do
+	local comps=(etcd kube-apiserver profefe)
+	is_real_node && comps+=("${NODE_COMPONENTS[@]}")
+	for c in "${comps[@]}"; do
 		if pid_alive "$D/$c.pid"; then echo "$c: running (pid $(cat "$D/$c.pid"))"; else echo "$c: stopped"; fi
 	done
 	if [[ -s $D/profefe-bin ]]; then echo "profefe binary: $(cat "$D/profefe-bin")"; fi
@@ -724,6 +759,7 @@ env_cmd() {
 		export NO_PROXY=127.0.0.1,localhost,10.244.0.0/16\${NO_PROXY:+,\$NO_PROXY}
 		export no_proxy=127.0.0.1,localhost,10.244.0.0/16\${no_proxy:+,\$no_proxy}
 	EOF
+	is_real_node && node_env
 	[[ -n $path_add ]] && echo "export PATH=$path_add:\$PATH"
 	return 0
 }
@@ -732,7 +768,7 @@ main() {
 	local cmd=${1:-}
 	shift || true
 	case $cmd in
-	up) up ;;
+	up) up "$@" ;;
 	down) down ;;
 	status) status ;;
 	env) env_cmd ;;

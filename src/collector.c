@@ -70,6 +70,8 @@ struct collector {
 	int round_reported;
 	ev_timer round_timer;  /* --once: reports the round from the loop */
 	ev_timer budget_timer; /* retries waiting fetches while the budget is full */
+	target *removed;       /* unlinked, freed from the loop by reap_timer */
+	ev_timer reap_timer;
 };
 
 /* Taken from the budget for each fetch in flight, before its body arrives: curl's
@@ -364,7 +366,8 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 
 /* ---- the set of targets ---- */
 
-static void cancel_jobs(target *t)
+/* Takes t's jobs that have not started off the wait list (no curl call). */
+static void drop_waiting_jobs(target *t)
 {
 	collector_t *c = t->c;
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
@@ -379,6 +382,15 @@ static void cancel_jobs(target *t)
 			t->pending--;
 			round_job_finished(c, 1);
 		}
+	}
+}
+
+static void cancel_jobs(target *t)
+{
+	collector_t *c = t->c;
+	drop_waiting_jobs(t);
+	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
+		job *j = &t->jobs[type];
 		if (j->req) {
 			fetch_cancel(j->req);
 			j->req = NULL;
@@ -411,6 +423,23 @@ static target **find_link(collector_t *c, const char *key)
 	return link;
 }
 
+static void reap_removed(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	collector_t *c = w->data;
+	while (c->removed) {
+		target *t = c->removed;
+		c->removed = t->next;
+		target_free(t);
+	}
+	start_waiting_jobs(c);
+}
+
+/* Pod events arrive inside curl's write callback of the watch, where the
+ * target's running fetches cannot be cancelled (curl refuses multi calls
+ * there, and freeing a handle still in the multi crashes later): the target
+ * leaves the set now and is freed from the loop. */
 static void remove_target(collector_t *c, const char *key, const char *why)
 {
 	target **link = find_link(c, key);
@@ -420,11 +449,14 @@ static void remove_target(collector_t *c, const char *key, const char *why)
 	*link = t->next;
 	if (t->pod) {
 		c->ntargets--;
+		ev_timer_stop(loop_ev(c->loop), &t->timer);
+		drop_waiting_jobs(t);
 		log_event(LOG_INFO, "target removed", "pod", key, "reason", why, NULL);
 	}
-	target_free(t);
+	t->next = c->removed;
+	c->removed = t;
+	ev_timer_start(loop_ev(c->loop), &c->reap_timer);
 	set_targets_gauge(c);
-	start_waiting_jobs(c);
 }
 
 static target *add_target(collector_t *c, const char *key)
@@ -546,6 +578,8 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 	c->round_timer.data = c;
 	ev_timer_init(&c->budget_timer, retry_budget, BUDGET_RETRY_S, 0.);
 	c->budget_timer.data = c;
+	ev_timer_init(&c->reap_timer, reap_removed, 0., 0.);
+	c->reap_timer.data = c;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	set_targets_gauge(c);
 	char *selector = xasprintf("spec.nodeName=%s", opt->node_name);
@@ -573,9 +607,15 @@ void collector_stop(collector_t *c)
 	c->round_reported = 1; /* nobody waits for a round any more */
 	ev_timer_stop(loop_ev(c->loop), &c->round_timer);
 	ev_timer_stop(loop_ev(c->loop), &c->budget_timer);
+	ev_timer_stop(loop_ev(c->loop), &c->reap_timer);
 	while (c->targets) {
 		target *t = c->targets;
 		c->targets = t->next;
+		target_free(t);
+	}
+	while (c->removed) {
+		target *t = c->removed;
+		c->removed = t->next;
 		target_free(t);
 	}
 	free(c);

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Shared by the realnode_*_test.sh tests (source it after lib.sh): daemonset/
+# installed with `kubectl apply -k` through an overlay, as the README tells a
+# user to, and annotated Deployments of the pprof-target image, all on the
+# cluster's real node (scripts/cluster.sh up --real-node): kubelet, containerd,
+# runc, CNI, kube-proxy, controllers and scheduler.
+
+[[ -n ${KPROFEFE_REAL_NODE:-} ]] ||
+	fail "the cluster has no real node: bring it up with scripts/cluster.sh up --real-node (tests/e2e/run.sh --up-real-node)"
+
+DS_DIR=$E2E_ROOT/daemonset
+NODE=$KPROFEFE_REAL_NODE
+DS_NS=kprofefe
+DS=daemonset/kprofefe
+# The hostPath spool of this instance's node (the shipped /var/lib/kprofefe/spool
+# would be shared by every test cluster on the machine).
+SPOOL_HOST=$KPROFEFE_NODE_DIR/spool
+OVERLAY=$E2E_TMP/overlay
+APP_NS=e2e-real$(date +%s | tail -c 5)$((RANDOM % 100))
+
+# write_overlay [CONFIG-KEY=VALUE...]: the overlay a user writes: the image
+# they built, their profefe; plus what this cluster needs: the node's own
+# spool directory, and only the real node (the simulated ones run nothing).
+write_overlay() {
+	local kv
+	mkdir -p "$OVERLAY"
+	cat >"$OVERLAY/kustomization.yaml" <<-EOF
+		apiVersion: kustomize.config.k8s.io/v1beta1
+		kind: Kustomization
+		resources:
+		  - $(realpath --relative-to="$OVERLAY" "$DS_DIR")
+		images:
+		  - name: kprofefe/kprofefe
+		    newName: ${KPROFEFE_COLLECTOR_IMAGE%:*}
+		    newTag: "${KPROFEFE_COLLECTOR_IMAGE##*:}"
+		patches:
+		  - path: config.yaml
+		  - path: node.yaml
+	EOF
+	{
+		cat <<-EOF
+			apiVersion: v1
+			kind: ConfigMap
+			metadata: {name: kprofefe, namespace: $DS_NS}
+			data:
+			  PROFEFE_URL: "$KPROFEFE_POD_PROFEFE_URL"
+		EOF
+		for kv in "$@"; do printf '  %s: "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+	} >"$OVERLAY/config.yaml"
+	cat >"$OVERLAY/node.yaml" <<-EOF
+		apiVersion: apps/v1
+		kind: DaemonSet
+		metadata: {name: kprofefe, namespace: $DS_NS}
+		spec:
+		  template:
+		    spec:
+		      nodeSelector: {kubernetes.io/hostname: $NODE}
+		      volumes:
+		        - name: spool
+		          hostPath: {path: $SPOOL_HOST, type: DirectoryOrCreate}
+	EOF
+}
+
+# deploy_app NAME REPLICAS: an annotated Deployment of the pprof target.
+deploy_app() {
+	kubectl apply -f - >/dev/null <<-EOF || fail "creating Deployment $APP_NS/$1"
+		apiVersion: apps/v1
+		kind: Deployment
+		metadata: {name: $1, namespace: $APP_NS}
+		spec:
+		  replicas: $2
+		  selector: {matchLabels: {app: $1}}
+		  template:
+		    metadata:
+		      labels: {app: $1}
+		      annotations: {profefe.com/enable: "true", profefe.com/port: "6060"}
+		    spec:
+		      nodeSelector: {kubernetes.io/hostname: $NODE}
+		      terminationGracePeriodSeconds: 2
+		      containers:
+		        - name: app
+		          image: $KPROFEFE_TARGET_IMAGE
+		          imagePullPolicy: Never
+		          args: ["--addr", ":6060", "--cpu-ms", "5", "--cpu-ms-profiling", "50"]
+		          ports: [{name: pprof, containerPort: 6060}]
+		          readinessProbe: {httpGet: {path: /healthz, port: pprof}, periodSeconds: 2}
+	EOF
+}
+
+app_rolled_out() { # DEPLOYMENT
+	kubectl -n "$APP_NS" rollout status "deployment/$1" --timeout=120s >/dev/null ||
+		fail "Deployment $1 not rolled out: $(kubectl -n "$APP_NS" get pods -o wide 2>&1; kubectl -n "$APP_NS" get events 2>&1 | tail -20)"
+}
+
+ds_pod() { # the name of the DaemonSet's current, not terminating pod
+	kubectl get pods -n "$DS_NS" -l app.kubernetes.io/name=kprofefe -o json |
+		jq -r '[.items[] | select(.metadata.deletionTimestamp == null)][0].metadata.name // empty'
+}
+
+pod_ready() { # NS NAME
+	kubectl get pod -n "$1" "$2" -o json |
+		jq -e '.status.phase == "Running" and any(.status.conditions[]; .type == "Ready" and .status == "True")'
+}
+
+app_pods() { # DEPLOYMENT: its Running pods, one a line
+	kubectl get pods -n "$APP_NS" -l "app=$1" -o json |
+		jq -r '.items[] | select(.status.phase == "Running" and .metadata.deletionTimestamp == null) | .metadata.name'
+}
+
+install_ds() {
+	local out
+	out=$(kubectl apply -k "$OVERLAY" 2>&1) || fail "kubectl apply -k $OVERLAY: $out"
+	kubectl -n "$DS_NS" rollout status "$DS" --timeout=180s >/dev/null ||
+		fail "DaemonSet not rolled out: $(kubectl -n "$DS_NS" get pods -o wide 2>&1; kubectl -n "$DS_NS" get events 2>&1 | tail -20)"
+}
+
+# uninstall: kubectl delete -k, waited for (the namespace controller runs).
+uninstall_ds() {
+	kubectl delete -k "$OVERLAY" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
+}
+
+realnode_cleanup() {
+	[[ -e $OVERLAY/kustomization.yaml ]] && uninstall_ds
+	kubectl delete namespace "$APP_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
+	"$CLUSTER" profefe start >/dev/null 2>&1 || true
+	rm -rf "$SPOOL_HOST"
+}
+
+# stopped_line LOGFILE: the collector's JSON "stopped" record in a log.
+stopped_line() {
+	jq -Rc 'fromjson? // empty | select(.msg == "stopped")' "$1" | tail -1
+}

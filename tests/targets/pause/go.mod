@@ -1,0 +1,3 @@
+module kprofefe/tests/targets/pause
+
+go 1.24.0
