@@ -16,7 +16,8 @@
 # Instances are isolated by KPROFEFE_CLUSTER_DIR: the directory names an
 # instance number N (0 for the default dir) from which the bridge (kpfN),
 # network namespace prefix (kpfN-), pod subnet (10.244.16N.0/20) and ports
-# (36400+10N ...) derive.
+# (26400+10N ...) derive: below the kernel's range of outgoing ports (32768-60999), so
+# no outgoing connection of another process can hold one.
 #
 # KPROFEFE_PROFEFE_BIN=/path/to/profefe at `up` runs that profefe server (a build of
 # github.com/profefe/profefe) instead of the stand-in built from tests/profefe.
@@ -55,7 +56,7 @@ NETNS_PREFIX=kpf$N-      # one network namespace per pod: kpfN-<3rd>-<4th octet 
 SUBNET_BASE=$((16 * N))  # third octet of this instance's 10.244.X.0/20
 HOST_IP=10.244.$SUBNET_BASE.1
 POD_RANGE=10.244.0.0/16  # covered by an unreachable route: nothing leaves
-PORT_BASE=$((${KPROFEFE_CLUSTER_PORT_BASE:-36400} + 10 * N))
+PORT_BASE=$((${KPROFEFE_CLUSTER_PORT_BASE:-26400} + 10 * N))
 APISERVER_PORT=$PORT_BASE
 ETCD_CLIENT_PORT=$((PORT_BASE + 1))
 ETCD_PEER_PORT=$((PORT_BASE + 2))

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 dir2=$E2E_TMP/second-cluster
 # A free instance number: no bridge, no listener on its API server port.
 for idx in $(seq 15 -1 1); do
-	ip link show "kpf$idx" >/dev/null 2>&1 || [[ -n $(ss -Htln "sport = :$((36400 + 10 * idx))") ]] || break
+	ip link show "kpf$idx" >/dev/null 2>&1 || [[ -n $(ss -Htln "sport = :$((26400 + 10 * idx))") ]] || break
 done
 c2() { KPROFEFE_CLUSTER_DIR=$dir2 KPROFEFE_CLUSTER_INDEX=$idx "$CLUSTER" "$@"; }
 e2e_extra_cleanup() { c2 down >/dev/null 2>&1; }
