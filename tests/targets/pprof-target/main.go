@@ -39,6 +39,7 @@ func main() {
 		runtime.SetBlockProfileRate(1)
 	}
 
+	warmHeap()
 	go cpuWork(*cpuMillis, *cpuProfMillis)
 	if *gcEvery > 0 {
 		go func() {
@@ -75,8 +76,15 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 	case "profile":
 		// Work harder while being profiled so a short CPU profile has
 		// samples, without 110 idle targets burning the machine.
+		// A burst at the start too: the 1s tick alone leaves a 1s profile
+		// with 0 or 1 samples, and profefe refuses an empty profile. 100ms
+		// is time enough for the profiler to have started.
 		profiling.Add(1)
 		defer profiling.Add(-1)
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			burn(50)
+		}()
 		pprof.Profile(w, r)
 	case "trace":
 		pprof.Trace(w, r)
@@ -109,15 +117,30 @@ func cpuWork(ms, profMs int) {
 		if profiling.Load() > 0 {
 			d = profMs
 		}
-		end := time.Now().Add(time.Duration(d) * time.Millisecond)
-		x := 0
-		for time.Now().Before(end) {
-			for i := 0; i < 1000; i++ {
-				x += i * i
-			}
-		}
-		_ = x
+		burn(d)
 	}
+}
+
+// burn spends about ms milliseconds of CPU.
+func burn(ms int) {
+	end := time.Now().Add(time.Duration(ms) * time.Millisecond)
+	x := 0
+	for time.Now().Before(end) {
+		for i := 0; i < 1000; i++ {
+			x += i * i
+		}
+	}
+	_ = x
+}
+
+// warmHeap allocates 4 MiB of garbage and collects it, so that the heap
+// profile has samples from the start: it shows allocations as of the last GC,
+// and a young process that has not collected yet serves an empty one.
+func warmHeap() {
+	for i := 0; i < 64; i++ {
+		sink = make([]byte, 64<<10)
+	}
+	runtime.GC()
 }
 
 // allocWork keeps some memory live and allocates steadily (heap, allocs).
