@@ -373,7 +373,8 @@ static void stop_services(struct app *app)
  */
 static void keep_large_blocks_mapped(void)
 {
-#ifdef __GLIBC__
+	/* AddressSanitizer's allocator replaces glibc's and refuses mallopt. */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
 	if (mallopt(M_MMAP_THRESHOLD, 64 * 1024) != 1 || mallopt(M_TRIM_THRESHOLD, 256 * 1024) != 1)
 		log_event(LOG_WARN, "mallopt failed; freed profile memory may stay resident", NULL);
 #endif
