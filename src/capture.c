@@ -207,7 +207,7 @@ char *capture_file_name(const char *dir, enum pprof_type t, const char *pod, tim
 			 (long long)when, suffix, ext);
 }
 
-static int write_all(int fd, const unsigned char *data, size_t len)
+int capture_write_all(int fd, const unsigned char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t w = write(fd, data, len);
@@ -236,7 +236,7 @@ char *capture_write_file(const char *dir, enum pprof_type t, const char *pod, ti
 			free(path);
 			return NULL;
 		}
-		if (write_all(fd, data, len) != 0 || close(fd) != 0) {
+		if (capture_write_all(fd, data, len) != 0 || close(fd) != 0) {
 			snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 			unlink(path);
 			free(path);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kprofefe/buf.h"
+#include "kprofefe/capture.h"
 #include "kprofefe/xalloc.h"
 
 #define MAX_NAME_ATTEMPTS 1000
@@ -73,20 +74,6 @@ static void finish(query_merge_run *run, int status)
 	ev_timer_start(loop_ev(run->loop), &run->finish);
 }
 
-static int write_all(int fd, const unsigned char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Opens the output: -o replaces; the default name never does (a -N suffix instead).
  * *path gets the name opened (caller frees). */
 static int open_output(query_merge_run *run, char **path)
@@ -116,7 +103,7 @@ static void save(query_merge_run *run, const unsigned char *data, size_t len)
 	char *path = NULL;
 	int fd = open_output(run, &path);
 
-	if (fd < 0 || write_all(fd, data, len) != 0 || close(fd) != 0) {
+	if (fd < 0 || capture_write_all(fd, data, len) != 0 || close(fd) != 0) {
 		fprintf(run->err, "error: cannot write %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			unlink(path);

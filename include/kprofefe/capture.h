@@ -119,6 +119,10 @@ char *capture_file_name(const char *dir, enum pprof_type t, const char *pod, tim
 
 /* Writes data to a new file named as above, never replacing one: on a name taken it
  * tries attempt 1, 2... Returns the path (caller frees), or NULL with a message. */
+/* Writes all of data to fd, going on after EINTR: 0, or -1 with errno set. For every
+ * profile file the plugin writes (capture and merge). */
+int capture_write_all(int fd, const unsigned char *data, size_t len);
+
 char *capture_write_file(const char *dir, enum pprof_type t, const char *pod, time_t when,
 			 const unsigned char *data, size_t len, char *err, size_t errlen);
 
