@@ -301,14 +301,19 @@ now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 # node_index NAME: stable small number for a node (node-a 0, node-b 1, others
 # in order of first use); the node's subnet is 10.244.(16N+1+index).0/24.
+# Under a lock: concurrent `pod add` calls for a new node would otherwise read
+# its index file before it is written, or give two nodes one index.
 node_index() {
 	local f=$D/nodes/$1.idx i
-	if [[ ! -s $f ]]; then
-		mkdir -p "$D/nodes"
-		i=$(find "$D/nodes" -name '*.idx' | wc -l)
-		((i < 15)) || die "too many nodes (max 15)"
-		echo "$i" >"$f"
-	fi
+	mkdir -p "$D/nodes"
+	(
+		flock 9
+		if [[ ! -s $f ]]; then
+			i=$(find "$D/nodes" -name '*.idx' | wc -l)
+			((i < 15)) || die "too many nodes (max 15)"
+			echo "$i" >"$f.tmp" && mv "$f.tmp" "$f"
+		fi
+	) 9>"$D/nodes/.lock" || exit 1
 	cat "$f"
 }
 

@@ -45,6 +45,16 @@ int budget_take(budget_t *b, size_t n)
 	return 0;
 }
 
+int budget_take_leaving(budget_t *b, size_t n, size_t keep)
+{
+	if (!b)
+		return 0;
+	if (b->limit && (keep > b->limit || n > b->limit - keep || b->used > b->limit - keep - n))
+		return -1;
+	budget_force(b, n);
+	return 0;
+}
+
 void budget_force(budget_t *b, size_t n)
 {
 	if (!b)

@@ -61,6 +61,7 @@ struct collector {
 	size_t ntargets;
 	wait_list waiting[2];  /* WAIT_LONG first, then WAIT_SHORT */
 	int in_flight;
+	int in_flight_short;   /* of in_flight, snapshots (WAIT_SHORT) */
 	int synced;
 	collector_round_fn round_done;
 	void *round_arg;
@@ -76,8 +77,9 @@ struct collector {
 
 /* Taken from the budget for each fetch in flight, before its body arrives: curl's
  * handle, buffers and connection, so that admission counts what a transfer costs even
- * when its profile is small. */
-#define FETCH_RESERVE_BYTES ((size_t)16 << 10)
+ * when its profile is small. Measured with massif at 750 transfers: about 10 KiB of
+ * curl's and 1 KiB of ours each (scripts/bench.sh, issue 10's note). */
+#define FETCH_RESERVE_BYTES ((size_t)12 << 10)
 /* How often fetches waiting for the budget try again. */
 #define BUDGET_RETRY_S 0.05
 
@@ -110,11 +112,16 @@ static void set_targets_gauge(collector_t *c)
 
 /* ---- the waiting lists ---- */
 
+/* CPU profiles, traces and deltas: answered after their seconds. */
+static int job_is_long(const job *j)
+{
+	return j->type == PPROF_CPU || j->type == PPROF_TRACE ||
+	       (j->owner->pod->delta && pprof_type_is_cumulative(j->type));
+}
+
 static wait_list *list_of(collector_t *c, const job *j)
 {
-	int is_long = j->type == PPROF_CPU || j->type == PPROF_TRACE ||
-		      (j->owner->pod->delta && pprof_type_is_cumulative(j->type));
-	return &c->waiting[is_long ? WAIT_LONG : WAIT_SHORT];
+	return &c->waiting[job_is_long(j) ? WAIT_LONG : WAIT_SHORT];
 }
 
 static void wait_push(collector_t *c, job *j)
@@ -147,9 +154,25 @@ static void wait_unlink(collector_t *c, job *j)
 	j->next_wait = j->prev_wait = NULL;
 }
 
+/* The long fetches first, all of them at once; the snapshots a few at a time, so that
+ * hundreds of pods serializing profiles at once do not crowd the node's CPU (and the
+ * collector's memory) while the long ones only wait. */
 static job *next_waiting(collector_t *c)
 {
-	return c->waiting[WAIT_LONG].head ? c->waiting[WAIT_LONG].head : c->waiting[WAIT_SHORT].head;
+	int limit = c->opt->max_snapshot_fetches;
+	if (c->waiting[WAIT_LONG].head)
+		return c->waiting[WAIT_LONG].head;
+	if (limit > 0 && c->in_flight_short >= limit)
+		return NULL;
+	return c->waiting[WAIT_SHORT].head;
+}
+
+static void job_left_flight(collector_t *c, const job *j)
+{
+	c->in_flight--;
+	if (!job_is_long(j))
+		c->in_flight_short--;
+	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
 }
 
 /* ---- one round of a target ---- */
@@ -265,8 +288,7 @@ static void on_fetched(fetch_result *res, void *arg)
 	target *t = j->owner;
 	collector_t *c = t->c;
 	j->req = NULL;
-	c->in_flight--;
-	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
+	job_left_flight(c, j);
 	if (j->retried)
 		count_retry(j, res);
 	if (retry_busy_later(j, res)) {
@@ -275,6 +297,11 @@ static void on_fetched(fetch_result *res, void *arg)
 	}
 	t->pending--;
 	if (res->ok) {
+		char seconds[32], bytes[32];
+		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
+		snprintf(bytes, sizeof(bytes), "%zu", res->len);
+		log_event(LOG_DEBUG, "profile fetched", "pod", t->key, "type",
+			  pprof_type_name(res->type), "bytes", bytes, "seconds", seconds, NULL);
 		if (!skip_empty(t, res))
 			submit_profile(c, t, res);
 	} else {
@@ -302,6 +329,8 @@ static void start_job(collector_t *c, job *j)
 		.budget = o->budget,
 	};
 	c->in_flight++;
+	if (!job_is_long(j))
+		c->in_flight_short++;
 	j->req = fetch_start(c->loop, j->owner->pod->base_url, j->type, &fo, on_fetched, j);
 }
 
@@ -312,7 +341,8 @@ static void start_waiting_jobs(collector_t *c)
 {
 	job *j;
 	while (c->in_flight < c->opt->max_concurrency && (j = next_waiting(c)) != NULL) {
-		if (budget_take(c->opt->budget, FETCH_RESERVE_BYTES) != 0) {
+		if (budget_take_leaving(c->opt->budget, FETCH_RESERVE_BYTES,
+					budget_limit(c->opt->budget) / 4) != 0) {
 			if (!ev_is_active(&c->budget_timer)) {
 				metrics_add("kprofefe_fetch_budget_waits_total", 1, NULL);
 				ev_timer_start(loop_ev(c->loop), &c->budget_timer);
@@ -394,8 +424,7 @@ static void cancel_jobs(target *t)
 		if (j->req) {
 			fetch_cancel(j->req);
 			j->req = NULL;
-			c->in_flight--;
-			budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
+			job_left_flight(c, j);
 			t->pending--;
 			round_job_finished(c, 1);
 		}

@@ -303,10 +303,11 @@ http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 		    "CURLOPT_WRITEFUNCTION");
 	note_setopt(req, curl_easy_setopt(easy, CURLOPT_WRITEDATA, req),
 		    "CURLOPT_WRITEDATA");
-	/* A node agent keeps hundreds of transfers open at once; curl's 16 KiB
-	 * receive buffer each was most of the collector's heap. Profiles and API
-	 * replies come from nearby peers, where 4 KiB reads cost nothing. */
-	note_setopt(req, curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L),
+	/* A node agent keeps hundreds of transfers open at once, each with curl's
+	 * receive buffer from its connect on: 16 KiB by default, most of the
+	 * collector's heap. Profiles and API replies come from nearby peers, where
+	 * 1 KiB reads (curl's least) cost nothing. */
+	note_setopt(req, curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 1024L),
 		    "CURLOPT_BUFFERSIZE");
 	if (opt->accept_encoding)
 		note_setopt(req, curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "gzip"),

@@ -26,7 +26,8 @@ struct settings {
 	const char *spool_dir;
 	double interval, jitter, connect_timeout, fetch_timeout, cpu_margin;
 	double batch_interval, shutdown_grace, spool_max_age, request_timeout;
-	long cpu_seconds, default_port, max_concurrency, batch_size, upload_concurrency;
+	long cpu_seconds, default_port, max_concurrency, max_snapshot_fetches, batch_size,
+	    upload_concurrency;
 	long max_queue;
 	double spool_drain_rate;
 	size_t max_profile_bytes, max_inflated_bytes, memory_budget, spool_max_bytes;
@@ -63,6 +64,9 @@ static const flag_spec specs[] = {
 	{"max-concurrency", 0, "KPROFEFE_MAX_CONCURRENCY", FLAG_INT, &s.max_concurrency, "1024",
 	 "profile fetches in flight at most (CPU profiles and deltas first; --memory-budget "
 	 "also bounds them)"},
+	{"max-snapshot-fetches", 0, "KPROFEFE_MAX_SNAPSHOT_FETCHES", FLAG_INT, &s.max_snapshot_fetches,
+	 "16", "of those, profiles answered at once (heap, goroutine, ...) in flight at most: "
+	 "they run during the CPU profiles' seconds, a few at a time"},
 	{"memory-budget", 0, "KPROFEFE_MEMORY_BUDGET", FLAG_BYTES, &s.memory_budget, "16Mi",
 	 "profile data held at once: bodies being fetched and the upload queue"},
 	{"connect-timeout", 0, "KPROFEFE_CONNECT_TIMEOUT", FLAG_DURATION, &s.connect_timeout,
@@ -161,10 +165,10 @@ static int check_settings(char *err, size_t errlen)
 			 "(a profile and the queue share the budget)");
 		return -1;
 	}
-	if (s.max_concurrency < 1 || s.batch_size < 1 || s.upload_concurrency < 1 ||
-	    s.max_queue < 1) {
-		snprintf(err, errlen, "--max-concurrency, --batch-size, --upload-concurrency and "
-			 "--max-queue must be positive");
+	if (s.max_concurrency < 1 || s.max_snapshot_fetches < 1 || s.batch_size < 1 ||
+	    s.upload_concurrency < 1 || s.max_queue < 1) {
+		snprintf(err, errlen, "--max-concurrency, --max-snapshot-fetches, --batch-size, "
+			 "--upload-concurrency and --max-queue must be positive");
 		return -1;
 	}
 	return 0;
@@ -190,6 +194,7 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 	o->interval_s = s.interval;
 	o->jitter_s = s.jitter;
 	o->max_concurrency = (int)s.max_concurrency;
+	o->max_snapshot_fetches = (int)s.max_snapshot_fetches;
 	o->connect_timeout_ms = (long)(s.connect_timeout * 1000);
 	o->timeout_ms = (long)(s.fetch_timeout * 1000);
 	o->cpu_margin_ms = (long)(s.cpu_margin * 1000);

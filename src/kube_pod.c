@@ -209,7 +209,28 @@ void kube_pod_list_free(kube_pod_list *list)
 		kube_pod_free(list->pods[i]);
 	free(list->pods);
 	free(list->resource_version);
+	free(list->continue_token);
 	free(list);
+}
+
+kube_pod_list *kube_pod_list_join(kube_pod_list *into, kube_pod_list *page)
+{
+	size_t i;
+
+	if (into == NULL)
+		return page;
+	into->pods = xrealloc(into->pods, (into->n + page->n + 1) * sizeof(*into->pods));
+	for (i = 0; i < page->n; i++)
+		into->pods[into->n++] = page->pods[i];
+	page->n = 0;
+	free(into->resource_version);
+	free(into->continue_token);
+	into->resource_version = page->resource_version;
+	into->continue_token = page->continue_token;
+	page->resource_version = NULL;
+	page->continue_token = NULL;
+	kube_pod_list_free(page);
+	return into;
 }
 
 kube_pod_list *kube_pod_list_parse(const char *json, char *err, size_t errlen)
@@ -217,7 +238,7 @@ kube_pod_list *kube_pod_list_parse(const char *json, char *err, size_t errlen)
 	char perr[256], perr2[256];
 	yajl_val root = yajl_tree_parse(json, perr, sizeof(perr));
 	yajl_val items, meta;
-	const char *rv = NULL, *kind = NULL;
+	const char *rv = NULL, *kind = NULL, *cont = NULL;
 	kube_pod_list *list = NULL;
 	size_t i;
 
@@ -243,8 +264,13 @@ kube_pod_list *kube_pod_list_parse(const char *json, char *err, size_t errlen)
 		kube_errf(err, errlen, "pod list metadata.resourceVersion is not a string");
 		goto out;
 	}
+	if (kube_json_str(meta, "continue", &cont) < 0) {
+		kube_errf(err, errlen, "pod list metadata.continue is not a string");
+		goto out;
+	}
 	list = xcalloc(1, sizeof(*list));
 	list->resource_version = xstrdup(rv ? rv : "");
+	list->continue_token = cont && cont[0] ? xstrdup(cont) : NULL;
 	if (!YAJL_IS_ARRAY(items))
 		goto out;
 	list->pods = xcalloc(items->u.array.len + 1, sizeof(*list->pods));

@@ -14,6 +14,10 @@
 
 #define KUBE_EVENT_MAX (4u * 1024 * 1024)
 #define KUBE_WATCH_LIST_MAX (512u * 1024 * 1024)
+/* Pods per page of the initial list (limit=): the JSON of a page and its parse tree are
+ * what the list holds at once, about 4 KiB and 16 KiB a pod, so a node of 250 pods
+ * costs a page's worth, not the 5 MiB of one answer. */
+#define KUBE_WATCH_LIST_PAGE 100
 #define KUBE_BACKOFF_FIRST 0.5
 #define KUBE_BACKOFF_MAX 30.0
 
@@ -384,6 +388,7 @@ struct kube_pod_watch {
 	char *selectors; /* "&fieldSelector=...&labelSelector=..." escaped, or "" */
 	kube_pod_watch_callbacks cb;
 	kube_pod_cache *cache;
+	kube_pod_list *pages; /* the pages of the list so far, while it has more */
 	char *rv;
 	kube_call *call;
 	enum watch_phase phase;
@@ -403,6 +408,7 @@ struct kube_pod_watch {
 };
 
 static void do_list(kube_pod_watch *w);
+static void list_page(kube_pod_watch *w, const char *continue_token);
 static void do_watch(kube_pod_watch *w);
 
 static double rand01(kube_pod_watch *w)
@@ -415,6 +421,7 @@ static void watch_free(kube_pod_watch *w)
 {
 	ev_timer_stop(loop_ev(kube_client_loop(w->kc)), &w->retry);
 	kube_pod_cache_free(w->cache);
+	kube_pod_list_free(w->pages);
 	kube_lines_free(&w->lines);
 	free(w->selectors);
 	free(w->rv);
@@ -526,6 +533,14 @@ static void list_done(const http_response *resp, void *arg)
 		goto out;
 	}
 	kube_backoff_reset(&w->backoff);
+	w->pages = kube_pod_list_join(w->pages, list);
+	if (w->pages->continue_token != NULL) {
+		list_page(w, w->pages->continue_token);
+		goto out;
+	}
+	list = w->pages;
+	w->pages = NULL;
+	/* Every page is of one snapshot: the last one's resourceVersion is the list's. */
 	free(w->rv);
 	w->rv = xstrdup(list->resource_version);
 	kube_pod_cache_sync(w->cache, list, &w->cb, &w->stopped);
@@ -538,11 +553,23 @@ out:
 	leave(w);
 }
 
+/* Lists from the first page: what an earlier, unfinished list gathered is dropped (its
+ * continue token may have expired, and the answer of a fresh list is whole). */
 static void do_list(kube_pod_watch *w)
 {
-	http_options opt;
-	char *path = xasprintf("/api/v1/pods?%s", w->selectors[0] ? w->selectors + 1 : "");
+	kube_pod_list_free(w->pages);
+	w->pages = NULL;
+	list_page(w, NULL);
+}
 
+static void list_page(kube_pod_watch *w, const char *continue_token)
+{
+	http_options opt;
+	char *cont = continue_token ? http_escape(continue_token) : NULL;
+	char *path = xasprintf("/api/v1/pods?limit=%d%s%s%s", KUBE_WATCH_LIST_PAGE, w->selectors,
+			       cont ? "&continue=" : "", cont ? cont : "");
+
+	free(cont);
 	memset(&opt, 0, sizeof(opt));
 	opt.max_body_bytes = KUBE_WATCH_LIST_MAX;
 	opt.timeout_ms = 120000;

@@ -19,6 +19,10 @@ void budget_free(budget_t *b);
 
 /* Takes n bytes when they fit under the limit: returns 0, or -1 and takes nothing. */
 int budget_take(budget_t *b, size_t n);
+/* Takes n bytes only when keep bytes stay free under the limit after them: for
+ * admitting work whose data comes later (a fetch's body), so that what is already
+ * admitted does not fill the budget and starve the bodies. Returns 0 or -1. */
+int budget_take_leaving(budget_t *b, size_t n, size_t keep);
 /* Takes n bytes even past the limit: for data already in memory (a spool replay). */
 void budget_force(budget_t *b, size_t n);
 /* Gives back n bytes taken before. */

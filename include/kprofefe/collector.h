@@ -16,13 +16,18 @@ typedef struct collector_options {
 	double jitter_s;           /* a new target's first scrape waits up to this long */
 	pod_defaults defaults;     /* port, path, types, cpu seconds */
 	int max_concurrency;       /* fetches in flight at once */
+	/* Of those, snapshots (profiles answered at once: heap, goroutine, ...) in flight
+	 * at once; 0: no limit beyond max_concurrency. They run one after another while
+	 * the CPU profiles and deltas wait out their seconds. */
+	int max_snapshot_fetches;
 	long connect_timeout_ms;
 	long timeout_ms;           /* total for a non-cpu profile */
 	long cpu_margin_ms;        /* a cpu profile or trace may take its seconds plus this */
 	size_t max_profile_bytes;  /* compressed; 0: FETCH_DEFAULT_MAX_BYTES */
 	size_t max_inflated_bytes; /* 0: FETCH_DEFAULT_MAX_INFLATED_BYTES */
 	/* Borrowed, NULL for none: each fetch in flight holds a reserve of it plus its
-	 * body; a fetch that finds it full waits (CPU profiles first). */
+	 * body; a fetch waits (CPU profiles first) while the reserves would leave less
+	 * than a quarter of it for bodies and the queue. */
 	budget_t *budget;
 	int once;                  /* one round over the targets of the first list, then done */
 } collector_options;

@@ -175,12 +175,17 @@ typedef struct kube_pod_list {
 	kube_pod **pods; /* owned */
 	size_t n;
 	char *resource_version; /* metadata.resourceVersion, never NULL */
+	char *continue_token;   /* metadata.continue: another page follows; NULL on the last */
 } kube_pod_list;
 
 /* Parses a PodList (json borrowed, NUL-terminated). Returns NULL with a message in err.
  * Free with kube_pod_list_free. */
 kube_pod_list *kube_pod_list_parse(const char *json, char *err, size_t errlen);
 void kube_pod_list_free(kube_pod_list *list);
+/* Moves the pods of page (a later page of the same list) to the end of into, and takes
+ * its resourceVersion and continue token; frees page. into may be NULL: returns page
+ * itself then. Returns the list that holds them all (owned by the caller). */
+kube_pod_list *kube_pod_list_join(kube_pod_list *into, kube_pod_list *page);
 
 /* ---- one-shot helpers (plugin) -------------------------------------------------------- */
 

@@ -156,6 +156,35 @@ static void test_list(void **state)
 	kube_pod_list_free(list);
 }
 
+/* A paged list: each page's pods in order, then the last page's version and no token. */
+static void test_list_pages(void **state)
+{
+	char err[256] = "";
+	kube_pod_list *all, *page;
+
+	(void)state;
+	all = kube_pod_list_parse("{\"metadata\":{\"resourceVersion\":\"5\",\"continue\":\"tok=1\"},"
+				  "\"items\":[{\"metadata\":{" META "}}]}",
+				  err, sizeof(err));
+	assert_non_null(all);
+	assert_string_equal(all->continue_token, "tok=1");
+	page = kube_pod_list_parse("{\"metadata\":{\"resourceVersion\":\"5\",\"continue\":\"\"},"
+				   "\"items\":[{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\","
+				   "\"uid\":\"u2\"}}]}",
+				   err, sizeof(err));
+	assert_non_null(page);
+	assert_null(page->continue_token);
+	all = kube_pod_list_join(all, page);
+	assert_int_equal(all->n, 2);
+	assert_string_equal(all->pods[1]->name, "b");
+	assert_string_equal(all->resource_version, "5");
+	assert_null(all->continue_token);
+	kube_pod_list_free(all);
+	assert_null(kube_pod_list_parse("{\"metadata\":{\"resourceVersion\":\"1\",\"continue\":3}}",
+					err, sizeof(err)));
+	assert_non_null(strstr(err, "metadata.continue"));
+}
+
 static void test_list_malformed(void **state)
 {
 	char err[256] = "";
@@ -196,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_full_pod),       cmocka_unit_test(test_minimal_pod),
 		cmocka_unit_test(test_malformed),      cmocka_unit_test(test_list),
 		cmocka_unit_test(test_list_malformed), cmocka_unit_test(test_proxy_path),
+		cmocka_unit_test(test_list_pages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@ func main() {
 	prefix := flag.String("path", "/debug/pprof", "URL prefix of the pprof handlers")
 	cpuMillis := flag.Int("cpu-ms", 1, "milliseconds of CPU work per second (keep small: 110 pods share 2 cores)")
 	cpuProfMillis := flag.Int("cpu-ms-profiling", 10, "milliseconds of CPU work per second while a CPU profile runs")
+	flag.IntVar(&cpuBurstMillis, "cpu-burst-ms", 50, "milliseconds of CPU work at the start of each CPU profile")
 	goroutines := flag.Int("goroutines", 20, "idle goroutines to keep (goroutine profile)")
 	flag.BoolVar(&ignoreSeconds, "ignore-seconds", false,
 		"act as a Go older than 1.16: answer allocs, heap, block and mutex with the cumulative profile, ignoring ?seconds=")
@@ -83,7 +84,7 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 		defer profiling.Add(-1)
 		go func() {
 			time.Sleep(100 * time.Millisecond)
-			burn(50)
+			burn(cpuBurstMillis)
 		}()
 		pprof.Profile(w, r)
 	case "trace":
@@ -104,9 +105,10 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 }
 
 var (
-	ignoreSeconds bool
-	sink          []byte
-	profiling     atomic.Int32 // CPU profiles in progress
+	ignoreSeconds  bool
+	cpuBurstMillis int
+	sink           []byte
+	profiling      atomic.Int32 // CPU profiles in progress
 )
 
 // cpuWork burns about ms milliseconds of CPU each second (profMs while a CPU
