@@ -16,6 +16,8 @@ KPF_ETCD_VERSION=v3.5.21
 # Must match tests/helm/go.mod; its Kubernetes modules are v0.37 (the
 # version helm assumes with no cluster: helm template, helm lint).
 KPF_HELM_VERSION=v3.22.0
+# Must match tests/coredns/go.mod (the real node's cluster DNS).
+KPF_COREDNS_VERSION=v1.15.0
 KPF_HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$KPF_HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
 
 # Kubernetes' own build stamps its version in; without it the API server
@@ -38,6 +40,8 @@ KPF_COMPONENTS=(
 	"kube-proxy|tests/node|k8s.io/kubernetes/cmd/kube-proxy|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
 	"kube-controller-manager|tests/node|k8s.io/kubernetes/cmd/kube-controller-manager|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
 	"kube-scheduler|tests/node|k8s.io/kubernetes/cmd/kube-scheduler|$KPF_K8S_VERSION|$KPF_K8S_LDFLAGS"
+	# Its cluster DNS: CoreDNS's main with the plugins the node's Corefile uses.
+	"coredns|tests/coredns|.|$KPF_COREDNS_VERSION|"
 	# The sandbox ("pause") image's one program.
 	"pause|tests/targets/pause|.|0.1|"
 )

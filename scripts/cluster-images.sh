@@ -2,7 +2,8 @@
 # Builds the real node's container images on this machine (no registry is
 # reachable): a Debian 12 base from debootstrap, the collector from
 # daemonset/Dockerfile as shipped (its BASE_IMAGE argument set to that base),
-# the pprof target, and the sandbox ("pause") image. Each is cached as a
+# the pprof target, the profefe stand-in (tests/profefe, run in place of
+# profefe's published image), and the sandbox ("pause") image. Each is cached as a
 # docker-archive in $KPF_CACHE/images/, keyed by a hash of what goes into it.
 # Sourced by scripts/cluster-node.sh; run directly to build them all.
 set -euo pipefail
@@ -70,11 +71,12 @@ kpf_img_save() {
 kpf_debian_version() { dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || echo none; }
 
 # The tags are printed by kpf_img_tag; the build functions make sure they exist.
-kpf_img_tag() { # base|collector|target|pause
+kpf_img_tag() { # base|collector|target|profefe|pause
 	case $1 in
 	base) echo "localhost/kprofefe-debian:12-$(printf 'bookworm minbase %s' "$(kpf_debian_version)" | kpf_hash)" ;;
 	collector) echo "localhost/kprofefe:$({ kpf_img_tag base; kpf_tree_hash daemonset/Dockerfile daemonset/Dockerfile.dockerignore CMakeLists.txt include src; } | kpf_hash)" ;;
 	target) echo "localhost/kprofefe-pprof-target:$({ kpf_img_tag base; basename "$(kpf_bin_path pprof-target)"; } | kpf_hash)" ;;
+	profefe) echo "localhost/kprofefe-profefe-compat:$({ kpf_img_tag base; basename "$(kpf_bin_path profefe)"; } | kpf_hash)" ;;
 	pause) echo "localhost/kprofefe-pause:$(basename "$(kpf_bin_path pause)" | kpf_hash)" ;;
 	*) kpf_img_die "unknown image $1" ;;
 	esac
@@ -116,16 +118,24 @@ kpf_img_build_collector() {
 	kpf_buildah rmi --prune >/dev/null 2>&1 || true
 }
 
-kpf_img_build_target() {
-	local tag=$1 ctr
+# kpf_img_program TAG COMPONENT PATH [USER]: the local base with COMPONENT's
+# binary (dynamically linked, hence the base) at PATH as the entrypoint.
+kpf_img_program() {
+	local tag=$1 comp=$2 path=$3 user=${4:-} ctr
 	kpf_img_ensure base
-	kpf_build pprof-target >/dev/null
+	kpf_build "$comp" >/dev/null
 	ctr=$(kpf_buildah from --pull=false "$(kpf_img_tag base)")
-	kpf_buildah copy --chmod 0755 "$ctr" "$(kpf_bin_path pprof-target)" /usr/local/bin/pprof-target >/dev/null
-	kpf_buildah config --entrypoint '["/usr/local/bin/pprof-target"]' --cmd '[]' --user 65534:65534 "$ctr"
+	kpf_buildah copy --chmod 0755 "$ctr" "$(kpf_bin_path "$comp")" "$path" >/dev/null
+	kpf_buildah config --entrypoint "[\"$path\"]" --cmd '[]' ${user:+--user "$user"} "$ctr"
 	kpf_buildah commit -q "$ctr" "$tag" >/dev/null
 	kpf_buildah rm "$ctr" >/dev/null
 }
+
+kpf_img_build_target() { kpf_img_program "$1" pprof-target /usr/local/bin/pprof-target 65534:65534; }
+
+# The stand-in where profefe's published image has its server: /profefe,
+# taking the same -addr and -badger.dir (the pod's securityContext sets the user).
+kpf_img_build_profefe() { kpf_img_program "$1" profefe /profefe; }
 
 kpf_img_build_pause() {
 	local tag=$1 ctr
@@ -155,7 +165,7 @@ kpf_images_main() {
 	local i
 	command -v buildah >/dev/null && command -v debootstrap >/dev/null ||
 		kpf_img_die "buildah and debootstrap are needed (scripts/cluster-node.sh deps installs them)"
-	for i in base pause target collector; do
+	for i in base pause target profefe collector; do
 		kpf_img_ensure "$i"
 		echo "image $i: $(kpf_img_tag "$i") ($(kpf_img_file "$i"))"
 	done

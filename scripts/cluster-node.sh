@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The real node of the local cluster (scripts/cluster.sh up --real-node):
 # containerd and runc, a kubelet, the CNI bridge with host-local IPAM in this
-# instance's pod range, kube-proxy (iptables), kube-controller-manager and
-# kube-scheduler, all from Debian packages or the pinned Go modules. Sourced by
+# instance's pod range, kube-proxy (iptables), kube-controller-manager,
+# kube-scheduler and CoreDNS (scripts/cluster-dns.sh), all from Debian
+# packages or the pinned Go modules. Sourced by
 # scripts/cluster.sh, whose variables (D, N, PKI, LOGS, HOST_IP, ...) and
 # helpers (spawn, wait_until, issue, ...) it uses.
 #
 # Isolation from other instances on the machine: own directories under $D/node,
 # own containerd socket, bridge kpfNr, cgroup root /kpfN, ports PORT_BASE+4..9.
 # Nothing leaves the machine: the pod range is under the covering unreachable
-# route, the bridge is no gateway (IP forwarding stays as it is), and pods
-# reach only this machine's addresses and each other.
+# route, the machine's IP forwarding stays off (the bridge alone forwards, and
+# only back onto itself: node_net_up), and pods reach only this machine's
+# addresses and each other.
 
 # shellcheck source=scripts/cluster-images.sh
 source "$KPF_ROOT/scripts/cluster-images.sh"
@@ -19,6 +21,7 @@ REAL_NODE=real-node
 NODE_DIR=$D/node
 NODE_BRIDGE=kpf${N}r
 NODE_CGROUP=kpf$N
+NODE_RT=$((1000 + N)) # routing table and rule priority for what arrives on the bridge
 CTRD_SOCK=$NODE_DIR/containerd/containerd.sock
 KUBELET_PORT=$((PORT_BASE + 4))
 KUBELET_HEALTHZ_PORT=$((PORT_BASE + 5))
@@ -28,7 +31,9 @@ KCM_PORT=$((PORT_BASE + 8))
 SCHED_PORT=$((PORT_BASE + 9))
 NODE_PORTS=($KUBELET_PORT $KUBELET_HEALTHZ_PORT $PROXY_METRICS_PORT $PROXY_HEALTHZ_PORT $KCM_PORT $SCHED_PORT)
 SERVICE_RANGE=10.96.0.0/24 # the API server's --service-cluster-ip-range
-NODE_COMPONENTS=(kube-scheduler kube-controller-manager kube-proxy kubelet containerd)
+NODE_COMPONENTS=(kube-scheduler kube-controller-manager kube-proxy kubelet coredns containerd)
+# shellcheck source=scripts/cluster-dns.sh
+source "$KPF_ROOT/scripts/cluster-dns.sh"
 
 is_real_node() { [[ -e $D/real-node ]]; }
 
@@ -57,7 +62,7 @@ node_apt_deps() {
 node_deps() {
 	local c
 	node_apt_deps
-	for c in kubelet kube-proxy kube-controller-manager kube-scheduler pause; do kpf_build "$c"; done
+	for c in kubelet kube-proxy kube-controller-manager kube-scheduler coredns pause; do kpf_build "$c"; done
 	kpf_images_main
 }
 
@@ -89,6 +94,17 @@ node_net_up() {
 	local base
 	base=$(node_subnet_base)
 	bridge_up "$NODE_BRIDGE" "$base.1/24"
+	# A pod's connection to a Service backed by another pod arrives here, is
+	# DNATed by kube-proxy and must go back onto the bridge: forwarding is
+	# on for what arrives on this bridge (the machine's ip_forward stays as
+	# it is), and that traffic has a table of its own holding only the node's
+	# /24, so nothing forwarded goes anywhere else (local addresses come
+	# first, in the local table).
+	ip route replace "$base.0/24" dev "$NODE_BRIDGE" src "$base.1" table "$NODE_RT"
+	ip route replace unreachable default table "$NODE_RT"
+	ip rule del priority "$NODE_RT" 2>/dev/null || true
+	ip rule add iif "$NODE_BRIDGE" lookup "$NODE_RT" priority "$NODE_RT" || node_die "ip rule for $NODE_BRIDGE"
+	sysctl -qw "net.ipv4.conf.$NODE_BRIDGE.forwarding=1" || node_die "forwarding on $NODE_BRIDGE"
 	# The service range never leaves either (kube-proxy DNATs what it serves).
 	route_unreachable "$SERVICE_RANGE"
 	mkdir -p "$NODE_DIR/cni/net.d" "$NODE_DIR/cni/ipam"
@@ -100,6 +116,8 @@ node_net_up() {
 }
 
 node_net_down() {
+	ip rule del priority "$NODE_RT" 2>/dev/null || true
+	ip route flush table "$NODE_RT" 2>/dev/null || true
 	ip link del "$NODE_BRIDGE" 2>/dev/null || true
 	# The service route goes with the last real node on the machine.
 	if [[ -z $(ip -o link show type bridge | awk -F': ' '{print $2}' | grep -E '^kpf[0-9]+r$' || true) ]]; then
@@ -182,7 +200,7 @@ start_containerd() {
 	spawn containerd "$LOGS/containerd.log" containerd --config "$NODE_DIR/containerd/config.toml"
 	wait_until 30 "start containerd" "$LOGS/containerd.log" "$D/containerd.pid" ctr_k8s version
 	local i f log=$LOGS/image-import.log
-	for i in pause target collector; do
+	for i in pause target collector profefe; do
 		f=$(kpf_img_file "$i")
 		ctr_k8s images import --no-unpack=false "$f" >>"$log" 2>&1 || step_fail "import $f into containerd" "$log"
 	done
@@ -215,7 +233,10 @@ start_kubelet() {
 		authorization:
 		  mode: Webhook
 		podCIDR: $base.0/24
-		# No DNS server in this cluster, and the host's must not be asked.
+		# Pods ask the node's CoreDNS (scripts/cluster-dns.sh), and never the
+		# host's resolvers: no resolv.conf of the host is passed on.
+		clusterDNS: [$base.1]
+		clusterDomain: $DNS_DOMAIN
 		resolvConf: ""
 		failSwapOn: false
 		makeIPTablesUtilChains: false
@@ -252,7 +273,10 @@ kube_proxy_config() {
 		nodePortAddresses: ["$(node_subnet_base).1/32"]
 		# Leave the machine's conntrack and route_localnet settings alone.
 		conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
-		iptables: {localhostNodePorts: false, masqueradeAll: false, minSyncPeriod: 0s, syncPeriod: 30s}
+		# masqueradeAll: a Service's backend pod answers this host, which undoes
+		# the DNAT, whether or not the machine's br_netfilter would have let
+		# iptables see the pods' replies on the bridge.
+		iptables: {localhostNodePorts: false, masqueradeAll: true, minSyncPeriod: 0s, syncPeriod: 30s}
 	EOF
 }
 
@@ -274,13 +298,22 @@ kubernetes_endpoints() {
 
 # ------------------------------------------------------- controllers --
 
+# The controllers the tests' workloads need. Not the node lifecycle one (it
+# would evict the simulated nodes' pods, see node_up).
+NODE_CONTROLLERS=(daemonset deployment replicaset garbage-collector namespace serviceaccount
+	serviceaccount-token root-ca-certificate-publisher
+	# Services' endpoints, which kube-proxy, CoreDNS and the API server's service proxy read.
+	endpoints endpointslice
+	# PersistentVolumeClaims bound, and their protection finalizers lifted on delete.
+	persistentvolume-binder persistentvolume-protection persistentvolumeclaim-protection)
+
 start_controller_manager() {
 	node_kubeconfig kube-controller-manager
 	local kc=$NODE_DIR/kube-controller-manager.kubeconfig
 	spawn kube-controller-manager "$LOGS/kube-controller-manager.log" "$(bin kube-controller-manager)" \
 		--kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
 		--bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false \
-		--controllers daemonset-controller,deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller \
+		--controllers "$(IFS=,; echo "${NODE_CONTROLLERS[*]/%/-controller}")" \
 		--use-service-account-credentials --service-account-private-key-file "$PKI/sa.key" \
 		--root-ca-file "$PKI/ca.crt" --v 1
 }
@@ -321,6 +354,7 @@ node_up() {
 		subjects: [{apiGroup: "rbac.authorization.k8s.io", kind: "User", name: $u}]}')" || node_die "RBAC for the kubelet"
 	kubernetes_endpoints
 	node_net_up
+	dns_up
 	node_cgroups_up
 	start_containerd
 	start_controller_manager
@@ -405,6 +439,7 @@ node_down() {
 	local c
 	for c in kube-scheduler kube-controller-manager kubelet; do stop_pidfile "$D/$c.pid"; done
 	node_pods_down
+	dns_down
 	stop_pidfile "$D/kube-proxy.pid"
 	node_iptables_down
 	stop_pidfile "$D/containerd.pid"
@@ -428,6 +463,7 @@ node_env() {
 		export KPROFEFE_POD_PROFEFE_URL=http://$HOST_IP:$PROFEFE_PORT
 		export KPROFEFE_COLLECTOR_IMAGE=$(kpf_img_tag collector)
 		export KPROFEFE_TARGET_IMAGE=$(kpf_img_tag target)
+		export KPROFEFE_PROFEFE_IMAGE=$(kpf_img_tag profefe)
 		export KPROFEFE_NODE_DIR=$NODE_DIR
 		export KPROFEFE_CONTAINERD_SOCK=$CTRD_SOCK
 	EOF
@@ -440,7 +476,10 @@ node_check_clean() {
 		[[ -e $D/$c.pid ]] && pid_alive "$D/$c.pid" && left+=("process $c $(cat "$D/$c.pid")")
 	done
 	pgrep -f "containerd-shim-runc-v2 .*-address $CTRD_SOCK( |$)" >/dev/null && left+=("containerd shims of $CTRD_SOCK")
+	dns_check_clean
 	ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && left+=("link $NODE_BRIDGE")
+	[[ -n $(ip rule show priority "$NODE_RT") ]] && left+=("ip rule $NODE_RT")
+	[[ -n $(ip route show table "$NODE_RT" 2>/dev/null) ]] && left+=("routes of table $NODE_RT")
 	[[ -n $(node_netns) ]] && left+=("pod netns $(node_netns | paste -sd' ')")
 	[[ -n $(awk -v d="$NODE_DIR" 'index($2, d) == 1' /proc/mounts) ]] && left+=("mounts under $NODE_DIR")
 	[[ -n $(ls -d /sys/fs/cgroup/*/"$NODE_CGROUP" 2>/dev/null) ]] && left+=("cgroups /sys/fs/cgroup/*/$NODE_CGROUP")

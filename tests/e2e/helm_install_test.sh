@@ -9,7 +9,7 @@
 # namespace behind.
 #
 # No kubelet runs here, so no collector pod starts: the objects are checked,
-# not the pods (see tests/e2e/helm_realnode.sh for those).
+# not the pods (see tests/e2e/realnode_helm_test.sh for those).
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/helm_lib.sh

@@ -126,6 +126,20 @@ realnode_cleanup() {
 	rm -rf "$SPOOL_HOST"
 }
 
+# profefe_since SERVICE FROM TYPE...: how many profiles of SERVICE of those
+# types profefe holds with created_at since FROM (a profefe_time).
+profefe_since() {
+	local svc=$1 from=$2 t n=0 out
+	shift 2
+	for t in "$@"; do
+		out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$svc" \
+			--data-urlencode "type=$t" --data-urlencode "from=$from" --data-urlencode "to=$(profefe_time 60)" \
+			--data-urlencode "limit=100000")
+		n=$((n + $(jq '.body // [] | length' <<<"$out")))
+	done
+	echo "$n"
+}
+
 # stopped_line LOGFILE: the collector's JSON "stopped" record in a log.
 stopped_line() {
 	jq -Rc 'fromjson? // empty | select(.msg == "stopped")' "$1" | tail -1

@@ -34,16 +34,7 @@ kubectl logs -f -n "$DS_NS" "$old" -c kprofefe >"$E2E_TMP/old.log" 2>&1 &
 log_pids+=($!)
 
 # profefe_total: profiles of the app stored since the test started, all types.
-profefe_total() {
-	local t n=0 out
-	for t in "${types[@]}"; do
-		out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$app" \
-			--data-urlencode "type=$t" --data-urlencode "from=$start" --data-urlencode "to=$(profefe_time 60)" \
-			--data-urlencode "limit=100000")
-		n=$((n + $(jq '.body // [] | length' <<<"$out")))
-	done
-	echo "$n"
-}
+profefe_total() { profefe_since "$app" "$start" "${types[@]}"; }
 some_stored() { (($(profefe_total) >= 3)); }
 wait_for 90 some_stored
 

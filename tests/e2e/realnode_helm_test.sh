@@ -1,27 +1,21 @@
 #!/usr/bin/env bash
-# The chart on the real node (issue 12's `scripts/cluster.sh up --real-node`):
-# the parts of issue 14 that need a kubelet. NOT in the suite yet (its name
-# does not end in _test.sh): it needs tests/e2e/realnode_lib.sh and the real
-# node, which are not in this branch. Once they are, rename it
-# helm_realnode_test.sh, or run it by hand on a cluster up with --real-node:
-#
-#   KPROFEFE_BUILD_DIR=$PWD/build tests/e2e/run.sh tests/e2e/helm_realnode.sh
-#
-# What it proves, each in one function below:
+# e2e on the real node (scripts/cluster.sh up --real-node): charts/kprofefe
+# installed, upgraded and uninstalled with the real helm, the parts of issue 14
+# that need a kubelet. Each check is one function below:
 # - helm install: the collector's pod becomes Ready and profiles arrive;
 # - helm upgrade changing a value (a ConfigMap-only change, rolled by the
 #   pods' checksum/config) with profefe down: no profile lost, counted as in
 #   realnode_rollout_test (the collectors' "stopped" counts against profefe);
 # - helm uninstall: every object goes (the namespace controller runs), the
 #   node's spool directory stays;
-# - daemonset/examples/profefe/ with the stand-in's image in place of
-#   profefe/profefe: the DaemonSet with the chart's default profefe.url
-#   finds it (needs the cluster DNS name to resolve in pods).
+# - daemonset/examples/profefe/ with the profefe stand-in's image
+#   (KPROFEFE_PROFEFE_IMAGE, built from tests/profefe) in place of
+#   profefe/profefe: the chart with its default profefe.url finds it, through
+#   the node's cluster DNS (CoreDNS, scripts/cluster-dns.sh) and the Service.
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/helm_lib.sh
 source "$(dirname "$0")/helm_lib.sh"
-[[ -e $(dirname "$0")/realnode_lib.sh ]] || fail "tests/e2e/realnode_lib.sh (issue 12, the real node) is missing"
 # shellcheck source=tests/e2e/realnode_lib.sh
 source "$(dirname "$0")/realnode_lib.sh"
 
@@ -41,22 +35,12 @@ helm_rn_values() {
 }
 
 # stored SERVICE FROM: profiles of SERVICE in profefe created since FROM, all types.
-stored() {
-	local t n=0 out
-	for t in "${types[@]}"; do
-		out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" \
-			--data-urlencode "type=$t" --data-urlencode "from=$2" --data-urlencode "to=$(profefe_time 60)" \
-			--data-urlencode "limit=100000")
-		n=$((n + $(jq '.body // [] | length' <<<"$out")))
-	done
-	echo "$n"
-}
+stored() { profefe_since "$1" "$2" "${types[@]}"; }
 
-# helm_rn_install_ready APP: helm install; the collector's pod Ready; every
-# type of APP's profiles in profefe.
+# helm_rn_install_ready APP FROM: helm install; the collector's pod Ready;
+# every type of APP's profiles in profefe.
 helm_rn_install_ready() {
-	local app=$1 from out pod
-	from=$(profefe_time -2)
+	local app=$1 from=$2 out pod
 	helm_rn_values
 	out=$(helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s 2>&1) || fail "helm install --wait: $out"
 	pod=$(ds_pod)
@@ -67,17 +51,17 @@ helm_rn_install_ready() {
 	echo "helm install: $pod Ready, $(stored "$app" "$from") profiles of $app arrived"
 }
 
-# helm_rn_upgrade_no_loss APP: with profefe down, helm upgrade changes
+# helm_rn_upgrade_no_loss APP FROM: with profefe down, helm upgrade changes
 # collector.interval: the pods' checksum/config changes, the DaemonSet rolls
 # (maxSurge 0), the old pod spools on SIGTERM, the new one replays once profefe
-# is back. Every profile both took is in profefe.
+# is back. Every profile both took (the old pod since its start, after FROM)
+# is in profefe.
 helm_rn_upgrade_no_loss() {
-	local app=$1 from old new old_ip old_stop new_stop taken before after lp1 lp2 out
-	from=$(profefe_time -2)
+	local app=$1 from=$2 old new old_ip old_stop new_stop taken before after lp1 lp2 out
 	old=$(ds_pod)
 	kubectl logs -f -n "$DS_NS" "$old" -c kprofefe >"$E2E_TMP/old.log" 2>&1 &
 	lp1=$!
-	before=$(stored "$app" "$(profefe_time -86400)")
+	before=$(stored "$app" "$from")
 	"$CLUSTER" profefe stop
 	old_ip=$(kubectl get pod -n "$DS_NS" "$old" -o jsonpath='{.status.podIP}')
 	spooling() {
@@ -129,11 +113,14 @@ helm_rn_uninstall_leaves_spool() {
 }
 
 # helm_rn_profefe_example APP IMAGE: daemonset/examples/profefe/ with IMAGE
-# (the stand-in's, built by issue 12's image builds) in place of
-# profefe/profefe, on a hostPath PersistentVolume of the node; the chart with
-# its default profefe.url uploads APP's profiles to it.
+# (the stand-in's, scripts/cluster-images.sh) in place of profefe/profefe, its
+# claim bound to a hostPath PersistentVolume of the node; the chart with its
+# default profefe.url uploads APP's profiles to it.
 helm_rn_profefe_example() {
 	local app=$1 image=$2 ex=$E2E_ROOT/daemonset/examples/profefe
+	# The volume's directory as a provisioner makes it for the pod's fsGroup
+	# (which a hostPath volume does not apply): its group's, group-writable.
+	install -d -o root -g 65532 -m 0770 "$PROFEFE_PV_DIR" || fail "mkdir $PROFEFE_PV_DIR"
 	kubectl apply -f - >/dev/null <<-EOF || fail "PersistentVolume for profefe-data"
 		apiVersion: v1
 		kind: PersistentVolume
@@ -141,7 +128,7 @@ helm_rn_profefe_example() {
 		spec:
 		  capacity: {storage: 10Gi}
 		  accessModes: [ReadWriteOnce]
-		  hostPath: {path: "$KPROFEFE_NODE_DIR/profefe-data", type: DirectoryOrCreate}
+		  hostPath: {path: "$PROFEFE_PV_DIR", type: Directory}
 		  claimRef: {namespace: profefe, name: profefe-data}
 	EOF
 	# The stand-in, named as such, in place of profefe's published image.
@@ -149,7 +136,8 @@ helm_rn_profefe_example() {
 		"$ex/20-deployment.yaml" >"$E2E_TMP/20-deployment.yaml"
 	kubectl apply -f "$ex/00-namespace.yaml" -f "$ex/10-pvc.yaml" -f "$E2E_TMP/20-deployment.yaml" -f "$ex/30-service.yaml" >/dev/null ||
 		fail "kubectl apply daemonset/examples/profefe"
-	kubectl -n profefe rollout status deployment/profefe --timeout=120s >/dev/null || fail "profefe's Deployment not Ready (probes)"
+	kubectl -n profefe rollout status deployment/profefe --timeout=120s >/dev/null ||
+		fail "profefe's Deployment not Ready (probes): $(kubectl -n profefe get pods,pvc -o wide 2>&1; kubectl -n profefe get events 2>&1 | tail -20)"
 	helm_rn_values "$(sed -n 's/^  url: //p' "$CHART/values.yaml")"
 	helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s >/dev/null 2>&1 || fail "helm install --wait"
 	# Asked through the API server's service proxy: the Service, as the collector reaches it.
@@ -157,25 +145,31 @@ helm_rn_profefe_example() {
 		kubectl get --raw "/api/v1/namespaces/profefe/services/profefe:10100/proxy/api/0/services" | grep -q "\"$app\""
 	}
 	wait_for 120 in_example
-	echo "examples/profefe: the chart's default profefe.url reached the in-cluster profefe (stand-in image $image)"
+	# Stored on the claim's volume, where profefe's data goes.
+	[[ -s $PROFEFE_PV_DIR/index.jsonl ]] || fail "nothing stored on the PersistentVolume $PROFEFE_PV_DIR"
+	echo "examples/profefe: the chart's default profefe.url reached the in-cluster profefe (stand-in image $image), stored on its volume"
 }
 
-helm_realnode_main() {
-	local app=helm$((RANDOM % 1000))
+PROFEFE_PV_DIR=$KPROFEFE_NODE_DIR/profefe-data
+
+realnode_helm_main() {
+	local app=helm$((RANDOM % 1000)) start
 	e2e_extra_cleanup() {
 		helm uninstall kprofefe --wait --timeout 120s >/dev/null 2>&1 || true
 		kubectl delete -f "$E2E_ROOT/daemonset/examples/profefe" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
 		kubectl delete pv e2e-profefe-data --ignore-not-found >/dev/null 2>&1 || true
+		rm -rf "$PROFEFE_PV_DIR"
 		realnode_cleanup
 	}
+	start=$(profefe_time -2)
 	kubectl create namespace "$APP_NS" >/dev/null
 	deploy_app "$app" 1
-	helm_rn_install_ready "$app"
-	helm_rn_upgrade_no_loss "$app"
+	helm_rn_install_ready "$app" "$start"
+	helm_rn_upgrade_no_loss "$app" "$start"
 	helm_rn_uninstall_leaves_spool
 	[[ -n ${KPROFEFE_PROFEFE_IMAGE:-} ]] || fail "KPROFEFE_PROFEFE_IMAGE (the stand-in's image) is not set"
 	helm_rn_profefe_example "$app" "$KPROFEFE_PROFEFE_IMAGE"
 	echo "PASS: helm on the real node: install Ready + profiles, upgrade without loss, uninstall keeps only the spool, examples/profefe at the default URL"
 }
 
-if [[ ${BASH_SOURCE[0]} == "$0" ]]; then helm_realnode_main; fi
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then realnode_helm_main; fi
