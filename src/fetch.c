@@ -255,6 +255,9 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 	/* A pod is asked again a whole interval later: an idle connection kept for it
 	 * until then is memory and a socket for nothing, times every fetch of a round. */
 	ho.no_reuse = 1;
+	/* One request per connection gains nothing from HTTP/2 (the API server's pod
+	 * proxy would speak it), and HTTP/1.1 lets http use its smallest buffer. */
+	ho.http1 = 1;
 	ho.headers = opt->headers;
 	/* No Accept-Encoding: Go sends gzip pprof anyway, and curl must not inflate it
 	 * (the body is checked and stored compressed). */

@@ -305,9 +305,12 @@ http_request *http_start(loop_t *loop, const char *url, const http_options *opt,
 		    "CURLOPT_WRITEDATA");
 	/* A node agent keeps hundreds of transfers open at once, each with curl's
 	 * receive buffer from its connect on: 16 KiB by default, most of the
-	 * collector's heap. Profiles and API replies come from nearby peers, where
-	 * 1 KiB reads (curl's least) cost nothing. */
-	note_setopt(req, curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 1024L),
+	 * collector's heap. Profiles come from nearby peers, where 1 KiB reads
+	 * (curl's least) cost nothing. Not over HTTP/2: there curl 7.88 leaves what
+	 * a read buffer cannot take in its stream until the next socket event, and
+	 * with 1 KiB a page of the pod list waited 90 s for the API server to close
+	 * the idle connection; 4 KiB has not stalled. */
+	note_setopt(req, curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, opt->http1 ? 1024L : 4096L),
 		    "CURLOPT_BUFFERSIZE");
 	if (opt->accept_encoding)
 		note_setopt(req, curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "gzip"),

@@ -535,6 +535,9 @@ static void list_done(const http_response *resp, void *arg)
 	kube_backoff_reset(&w->backoff);
 	w->pages = kube_pod_list_join(w->pages, list);
 	if (w->pages->continue_token != NULL) {
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", w->pages->n);
+		log_event(LOG_DEBUG, "pod list page read, more follow", "pods_so_far", n, NULL);
 		list_page(w, w->pages->continue_token);
 		goto out;
 	}

@@ -253,11 +253,34 @@ static void on_services(const char *const *names, size_t n, const char *error, v
 		fprintf(stderr, "No services found in %s.\n", profefe_client_base_url(app->profefe));
 }
 
+/* Runs one request of the get/merge/load family: start is called with the app once its
+ * profefe client is made (with arg), then the loop until the request is done. Returns the
+ * exit status. */
+static int run_on_profefe(void (*start)(struct app *app, void *arg), void *arg)
+{
+	struct app app;
+	int rc;
+
+	app_init(&app);
+	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
+		start(&app, arg);
+		ev_run(app.ev, 0);
+		rc = app.status;
+	}
+	app_free(&app);
+	return rc;
+}
+
+static void start_services(struct app *app, void *arg)
+{
+	(void)arg;
+	profefe_services(app->profefe, on_services, app);
+}
+
 static int cmd_get_services(int argc, char **argv)
 {
 	char *pos[1];
 	int npos = 0, rc;
-	struct app app;
 
 	if (argc > 1 && argv[1][0] != '-')
 		return usage_error("get services takes no arguments");
@@ -265,14 +288,7 @@ static int cmd_get_services(int argc, char **argv)
 		   "Lists the services profefe stores profiles of.", argc, argv, pos, &npos);
 	if (rc >= 0)
 		return rc;
-	app_init(&app);
-	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
-		profefe_services(app.profefe, on_services, &app);
-		ev_run(app.ev, 0);
-		rc = app.status;
-	}
-	app_free(&app);
-	return rc;
+	return run_on_profefe(start_services, NULL);
 }
 
 static int cmd_get_types(int argc, char **argv)
@@ -349,11 +365,15 @@ static int profiles_query(query_profiles_options *q, char **labels)
 	return -1;
 }
 
+static void start_profiles(struct app *app, void *arg)
+{
+	query_profiles(app->loop, app->profefe, arg, on_profiles, app);
+}
+
 static int cmd_get_profiles(int argc, char **argv)
 {
 	char *pos[1];
 	int npos = 0, rc;
-	struct app app;
 	query_profiles_options q;
 	char *labels = NULL;
 
@@ -370,13 +390,7 @@ static int cmd_get_profiles(int argc, char **argv)
 		free(labels);
 		return rc;
 	}
-	app_init(&app);
-	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
-		query_profiles(app.loop, app.profefe, &q, on_profiles, &app);
-		ev_run(app.ev, 0);
-		rc = app.status;
-	}
-	app_free(&app);
+	rc = run_on_profefe(start_profiles, &q);
 	free(labels);
 	return rc;
 }
@@ -434,11 +448,15 @@ static void on_merged(int status, size_t n, void *arg)
 	app->status = status;
 }
 
+static void start_merge(struct app *app, void *arg)
+{
+	query_merge(app->loop, app->profefe, arg, on_merged, app);
+}
+
 static int cmd_merge(int argc, char **argv)
 {
 	char *pos[1];
 	int npos = 0, rc;
-	struct app app;
 	query_profiles_options q;
 	char *labels = NULL;
 
@@ -463,16 +481,10 @@ static int cmd_merge(int argc, char **argv)
 		free(labels);
 		return rc;
 	}
-	app_init(&app);
-	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
-		query_merge_options o = {.service = q.service, .type = q.type, .from = q.from,
-					 .to = q.to, .labels = labels, .output = mrg.output,
-					 .timeout_ms = (long)(get.timeout * 1000)};
-		query_merge(app.loop, app.profefe, &o, on_merged, &app);
-		ev_run(app.ev, 0);
-		rc = app.status;
-	}
-	app_free(&app);
+	query_merge_options o = {.service = q.service, .type = q.type, .from = q.from,
+				 .to = q.to, .labels = labels, .output = mrg.output,
+				 .timeout_ms = (long)(get.timeout * 1000)};
+	rc = run_on_profefe(start_merge, &o);
 	free(labels);
 	return rc;
 }
@@ -496,6 +508,18 @@ static void on_loaded(int failures, void *arg)
 	app->status = failures ? 1 : 0;
 }
 
+struct load_request {
+	const char *const *files;
+	size_t n;
+	query_load_options o;
+};
+
+static void start_load(struct app *app, void *arg)
+{
+	struct load_request *req = arg;
+	query_load(app->loop, app->profefe, req->files, req->n, &req->o, on_loaded, app);
+}
+
 static int cmd_load(int argc, char **argv)
 {
 	static const char *const extra[] = {"from", "kubectl-profefe-load", NULL};
@@ -503,7 +527,6 @@ static int cmd_load(int argc, char **argv)
 	int n = 0, rc;
 	char err[512];
 	char *labels = NULL;
-	struct app app;
 
 	rc = parse(load_specs, sizeof(load_specs) / sizeof(load_specs[0]),
 		   "Usage: kubectl profefe load FILE... --service S [flags]\n\n"
@@ -522,16 +545,9 @@ static int cmd_load(int argc, char **argv)
 		free(files);
 		return rc;
 	}
-	app_init(&app);
-	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
-		query_load_options o = {.service = get.service, .type_name = get.type,
-					.labels = labels};
-		query_load(app.loop, app.profefe, (const char *const *)files, (size_t)n, &o,
-			   on_loaded, &app);
-		ev_run(app.ev, 0);
-		rc = app.status;
-	}
-	app_free(&app);
+	struct load_request req = {.files = (const char *const *)files, .n = (size_t)n,
+				   .o = {.service = get.service, .type_name = get.type, .labels = labels}};
+	rc = run_on_profefe(start_load, &req);
 	free(labels);
 	free(files);
 	return rc;

@@ -34,7 +34,8 @@ typedef struct http_options {
 	                                    (streamed bytes count too) */
 	const http_tls *tls;             /* NULL: system CA store; read in http_start only */
 	int accept_encoding;             /* ask for and decode gzip (JSON APIs only) */
-	int http1;                       /* never HTTP/2 (see profefe.c for why) */
+	int http1;                       /* never HTTP/2 (see profefe.c for why); also
+	                                    gets the smallest read buffer (http.c) */
 	int no_reuse;                    /* close the connection afterwards instead of
 	                                    keeping it in curl's cache */
 	/* Streaming: when set, body bytes go here as they arrive instead of being
