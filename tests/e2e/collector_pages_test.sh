@@ -13,6 +13,7 @@ kubectl create namespace "$ns" >/dev/null
 # No controller-manager here makes the namespace's ServiceAccount.
 kubectl -n "$ns" create serviceaccount default >/dev/null
 e2e_extra_cleanup() {
+	collectors_stop_all
 	kubectl -n "$ns" delete pods --all --force --grace-period=0 >/dev/null 2>&1 || true
 }
 # Pods bound to the node and never started: the list carries them, no
