@@ -27,11 +27,12 @@ wait_for() {
 }
 
 # pprof_top FILE: fails unless `go tool pprof -top` parses FILE; prints its output.
-pprof_top() {
-	local out
-	[[ -s $1 ]] || fail "pprof file $1 is missing or empty"
-	out=$(go tool pprof -top "$1" 2>&1) || fail "go tool pprof -top $1 failed: $out"
-	grep -q '^Type: ' <<<"$out" || fail "go tool pprof -top $1 printed no profile: $out"
+pprof_top() { # FILE [PPROF FLAGS...]
+	local out f=$1
+	shift
+	[[ -s $f ]] || fail "pprof file $f is missing or empty"
+	out=$(go tool pprof -top "$@" "$f" 2>&1) || fail "go tool pprof -top $f failed: $out"
+	grep -q '^Type: ' <<<"$out" || fail "go tool pprof -top $f printed no profile: $out"
 	printf '%s\n' "$out"
 }
 
