@@ -23,6 +23,7 @@ typedef struct job {
 	struct job *next_wait; /* in the collector's waiting list */
 	struct job *prev_wait;
 	int waiting;
+	int is_long;           /* answered after its seconds (job_is_long), set when queued */
 	ev_timer retry;        /* a busy CPU profiler: the one retry of the round */
 	int retried;           /* this round's retry was made */
 } job;
@@ -71,8 +72,6 @@ struct collector {
 	int round_reported;
 	ev_timer round_timer;  /* --once: reports the round from the loop */
 	ev_timer budget_timer; /* retries waiting fetches while the budget is full */
-	target *removed;       /* unlinked, freed from the loop by reap_timer */
-	ev_timer reap_timer;
 };
 
 /* Taken from the budget for each fetch in flight, before its body arrives: curl's
@@ -121,7 +120,7 @@ static int job_is_long(const job *j)
 
 static wait_list *list_of(collector_t *c, const job *j)
 {
-	return &c->waiting[job_is_long(j) ? WAIT_LONG : WAIT_SHORT];
+	return &c->waiting[j->is_long ? WAIT_LONG : WAIT_SHORT];
 }
 
 static void wait_push(collector_t *c, job *j)
@@ -170,7 +169,7 @@ static job *next_waiting(collector_t *c)
 static void job_left_flight(collector_t *c, const job *j)
 {
 	c->in_flight--;
-	if (!job_is_long(j))
+	if (!j->is_long)
 		c->in_flight_short--;
 	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
 }
@@ -282,6 +281,17 @@ static int round_wants(const collector_t *c, target *t, int type)
 	return c->opt->once || empty_due(&t->empty[type]);
 }
 
+static void log_fetched(const target *t, const fetch_result *res)
+{
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	char seconds[32], bytes[32];
+	snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
+	snprintf(bytes, sizeof(bytes), "%zu", res->len);
+	log_event(LOG_DEBUG, "profile fetched", "pod", t->key, "type", pprof_type_name(res->type),
+		  "bytes", bytes, "seconds", seconds, NULL);
+}
+
 static void on_fetched(fetch_result *res, void *arg)
 {
 	job *j = arg;
@@ -297,11 +307,7 @@ static void on_fetched(fetch_result *res, void *arg)
 	}
 	t->pending--;
 	if (res->ok) {
-		char seconds[32], bytes[32];
-		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
-		snprintf(bytes, sizeof(bytes), "%zu", res->len);
-		log_event(LOG_DEBUG, "profile fetched", "pod", t->key, "type",
-			  pprof_type_name(res->type), "bytes", bytes, "seconds", seconds, NULL);
+		log_fetched(t, res);
 		if (!skip_empty(t, res))
 			submit_profile(c, t, res);
 	} else {
@@ -329,7 +335,7 @@ static void start_job(collector_t *c, job *j)
 		.budget = o->budget,
 	};
 	c->in_flight++;
-	if (!job_is_long(j))
+	if (!j->is_long)
 		c->in_flight_short++;
 	j->req = fetch_start(c->loop, j->owner->pod->base_url, j->type, &fo, on_fetched, j);
 }
@@ -378,6 +384,7 @@ static void start_round(target *t)
 		job *j = &t->jobs[type];
 		j->owner = t;
 		j->type = (enum pprof_type)type;
+		j->is_long = job_is_long(j);
 		j->retried = 0;
 		t->pending++;
 		if (c->opt->once)
@@ -452,23 +459,9 @@ static target **find_link(collector_t *c, const char *key)
 	return link;
 }
 
-static void reap_removed(struct ev_loop *ev, ev_timer *w, int revents)
-{
-	(void)ev;
-	(void)revents;
-	collector_t *c = w->data;
-	while (c->removed) {
-		target *t = c->removed;
-		c->removed = t->next;
-		target_free(t);
-	}
-	start_waiting_jobs(c);
-}
-
-/* Pod events arrive inside curl's write callback of the watch, where the
- * target's running fetches cannot be cancelled (curl refuses multi calls
- * there, and freeing a handle still in the multi crashes later): the target
- * leaves the set now and is freed from the loop. */
+/* Pod events arrive inside curl's write callback of the watch; cancelling the target's
+ * fetches there is safe: the loop defers their removal from the multi until curl has
+ * returned (loop.h), and a cancelled transfer's callbacks do nothing meanwhile. */
 static void remove_target(collector_t *c, const char *key, const char *why)
 {
 	target **link = find_link(c, key);
@@ -478,14 +471,11 @@ static void remove_target(collector_t *c, const char *key, const char *why)
 	*link = t->next;
 	if (t->pod) {
 		c->ntargets--;
-		ev_timer_stop(loop_ev(c->loop), &t->timer);
-		drop_waiting_jobs(t);
 		log_event(LOG_INFO, "target removed", "pod", key, "reason", why, NULL);
 	}
-	t->next = c->removed;
-	c->removed = t;
-	ev_timer_start(loop_ev(c->loop), &c->reap_timer);
+	target_free(t);
 	set_targets_gauge(c);
+	start_waiting_jobs(c); /* the slots its fetches held */
 }
 
 static target *add_target(collector_t *c, const char *key)
@@ -607,8 +597,6 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 	c->round_timer.data = c;
 	ev_timer_init(&c->budget_timer, retry_budget, BUDGET_RETRY_S, 0.);
 	c->budget_timer.data = c;
-	ev_timer_init(&c->reap_timer, reap_removed, 0., 0.);
-	c->reap_timer.data = c;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	set_targets_gauge(c);
 	char *selector = xasprintf("spec.nodeName=%s", opt->node_name);
@@ -636,15 +624,9 @@ void collector_stop(collector_t *c)
 	c->round_reported = 1; /* nobody waits for a round any more */
 	ev_timer_stop(loop_ev(c->loop), &c->round_timer);
 	ev_timer_stop(loop_ev(c->loop), &c->budget_timer);
-	ev_timer_stop(loop_ev(c->loop), &c->reap_timer);
 	while (c->targets) {
 		target *t = c->targets;
 		c->targets = t->next;
-		target_free(t);
-	}
-	while (c->removed) {
-		target *t = c->removed;
-		c->removed = t->next;
 		target_free(t);
 	}
 	free(c);

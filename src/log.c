@@ -151,6 +151,11 @@ static void format_time(char *out, size_t len)
 	snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+int log_enabled(enum log_level level)
+{
+	return level >= log_min;
+}
+
 void log_event(enum log_level level, const char *msg, ...)
 {
 	if (level < log_min)

@@ -20,4 +20,8 @@ int log_format_parse(const char *name);
  */
 void log_event(enum log_level level, const char *msg, ...);
 
+/* Non-zero when events of this level are written: for callers whose values cost
+ * something to format, on paths taken for every profile. */
+int log_enabled(enum log_level level);
+
 #endif

@@ -112,8 +112,13 @@ static void test_level_filtering(void **state)
 	assert_non_null(strstr(s->text, "level=warn msg=w\n"));
 	assert_non_null(strstr(s->text, "level=error msg=e\n"));
 	assert_null(strstr(s->text, "msg=i"));
+	assert_false(log_enabled(LOG_DEBUG));
+	assert_false(log_enabled(LOG_INFO));
+	assert_true(log_enabled(LOG_WARN));
+	assert_true(log_enabled(LOG_ERROR));
 
 	log_setup(s->f, LOG_LOGFMT, LOG_DEBUG);
+	assert_true(log_enabled(LOG_DEBUG));
 	log_event(LOG_DEBUG, "d", NULL);
 	assert_non_null(strstr(s->text, "level=debug msg=d\n"));
 }
