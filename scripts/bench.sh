@@ -142,14 +142,15 @@ say "round without deltas: --once --delta=false"
 collect_once "$work/round-cumulative.log" "$work/spool-cumulative" --delta=false
 cum_round_ms=$(($(log_ms "$work/round-cumulative.log" "round finished") - $(log_ms "$work/round-cumulative.log" "pods listed")))
 cum_rss_kb=$(log_field "$work/round-cumulative.log" stopped peak_rss_kib)
-# Two floors, by curl --parallel (at most 300 transfers a process, so several
+# Floors, by curl --parallel (at most 300 transfers a process, so several
 # processes), in this same run:
 # - a plain client: the round's requests (the same types, the deltas'
 #   ?seconds= too), all at once. What the round takes beyond this is the
 #   collector's;
-# - the pods': their CPU profiles alone, with nothing else asked of them. No
-#   client's round can end before these answers, so what this takes beyond
-#   --cpu-seconds is the pods' and the machine's.
+# - the pods': the requests that wait out --cpu-seconds alone (the CPU
+#   profiles, with the block and mutex deltas or without), nothing else asked
+#   of the pods. No client's round can end before these answers, so what they
+#   take beyond --cpu-seconds is the pods' and the machine's.
 # curl_floor PATH...: milliseconds for every pod's requests of these paths.
 curl_floor() {
 	local dir ms pid pids=()
@@ -165,9 +166,10 @@ curl_floor() {
 	for pid in "${pids[@]}"; do wait "$pid"; done
 	echo $(($(date +%s%3N) - ms))
 }
-say "floors: the same $((pods * 6)) requests by curl, all at once; then the $pods CPU profiles alone"
+say "floors: the same $((pods * 6)) requests by curl, all at once; the long ones alone, with deltas and without"
 curl_ms=$(curl_floor "profile?seconds=$cpu_seconds" heap goroutine threadcreate \
 	"block?seconds=$cpu_seconds" "mutex?seconds=$cpu_seconds")
+long_only_ms=$(curl_floor "profile?seconds=$cpu_seconds" "block?seconds=$cpu_seconds" "mutex?seconds=$cpu_seconds")
 cpu_only_ms=$(curl_floor "profile?seconds=$cpu_seconds")
 if ((hostile)); then
 	# shellcheck source=scripts/bench_hostile.sh
@@ -199,12 +201,13 @@ kill "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" -v base_rss="$base_rss_kb" \
 	-v cpu_used="$cpu_used" -v put_ms="$spool_put_ms" -v take_ms="$spool_take_ms" -v profiles="$profiles" -v failures="$failures" \
 	-v heap="$fetched" -v spooled="$spooled" -v sbytes="$spool_bytes" -v drain_ms="$drain_ms" -v wall_ms="$wall_ms" \
-	-v cum_round_ms="$cum_round_ms" -v cum_rss="$cum_rss_kb" -v reasons="$reasons" -v curl_ms="$curl_ms" -v cpu_only_ms="$cpu_only_ms" 'BEGIN {
+	-v cum_round_ms="$cum_round_ms" -v cum_rss="$cum_rss_kb" -v reasons="$reasons" -v curl_ms="$curl_ms" -v cpu_only_ms="$cpu_only_ms" -v long_only_ms="$long_only_ms" 'BEGIN {
 	printf "pods                      %d (heap profiles in profefe: %d, fetch failures: %d%s)\n", pods, heap, failures, reasons == "" ? "" : ": " reasons
 	printf "round wall time           %.2f s = %.3f x the floor of %d s (target <= 1.05)\n", round_ms / 1000, round_ms / 1000 / cpu, cpu
 	printf "  without deltas          %.2f s = %.3f x the floor; with deltas %.3f x this, peak RSS %.2f x its %.1f MiB\n", cum_round_ms / 1000, cum_round_ms / 1000 / cpu, round_ms / cum_round_ms, rss / cum_rss, cum_rss / 1024
 	printf "  curl, the same requests %.2f s = %.3f x the floor; the round is %.3f x this\n", curl_ms / 1000, curl_ms / 1000 / cpu, round_ms / curl_ms
-	printf "  the pods, CPU alone     %.2f s = %.3f x the floor: the least any round takes here\n", cpu_only_ms / 1000, cpu_only_ms / 1000 / cpu
+	printf "  pods, long ones alone   %.2f s = %.3f x the floor with deltas; the round is %.3f x this\n", long_only_ms / 1000, long_only_ms / 1000 / cpu, round_ms / long_only_ms
+	printf "  pods, CPU alone         %.2f s = %.3f x the floor without; the round without deltas is %.3f x this\n", cpu_only_ms / 1000, cpu_only_ms / 1000 / cpu, cum_round_ms / cpu_only_ms
 	printf "whole --once run          %.2f s (list, round, final flush)\n", wall_ms / 1000
 	printf "peak RSS                  %.1f MiB (target <= 20) = %.2f x the %.1f MiB of a collector with no pods\n", rss / 1024, rss / base_rss, base_rss / 1024
 	printf "CPU time per profile      %.2f ms (%.2f s user+sys for %d profiles)\n", cpu_used * 1000 / profiles, cpu_used, profiles
