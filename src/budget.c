@@ -35,16 +35,6 @@ void budget_free(budget_t *b)
 	free(b);
 }
 
-int budget_take(budget_t *b, size_t n)
-{
-	if (!b)
-		return 0;
-	if (b->limit && (n > b->limit || b->used > b->limit - n))
-		return -1;
-	budget_force(b, n);
-	return 0;
-}
-
 int budget_take_leaving(budget_t *b, size_t n, size_t keep)
 {
 	if (!b)
@@ -53,6 +43,11 @@ int budget_take_leaving(budget_t *b, size_t n, size_t keep)
 		return -1;
 	budget_force(b, n);
 	return 0;
+}
+
+int budget_take(budget_t *b, size_t n)
+{
+	return budget_take_leaving(b, n, 0);
 }
 
 void budget_force(budget_t *b, size_t n)
