@@ -487,7 +487,7 @@ node_check_clean() {
 		[[ -n $(ip route show type unreachable "$SERVICE_RANGE") ]] && left+=("route unreachable $SERVICE_RANGE")
 		local t
 		for t in filter nat mangle; do
-			iptables -t "$t" -S 2>/dev/null | grep -q -- '-j KUBE-\|^-N KUBE-' && left+=("iptables $t KUBE-* rules")
+			grep -q -- '-j KUBE-\|^-N KUBE-' <(iptables -t "$t" -S 2>/dev/null) && left+=("iptables $t KUBE-* rules")
 		done
 	fi
 	for c in "${NODE_PORTS[@]}"; do

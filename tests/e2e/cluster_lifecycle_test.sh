@@ -19,14 +19,14 @@ shared_ip=$(pod_add life-shared --node node-a --namespace e2e-life)
 env2=$(c2 env)
 [[ $env2 != *"$PROFEFE_URL"* ]] || fail "second instance shares PROFEFE_URL"
 c2 up || fail "second instance did not come up; logs in $dir2/logs"
-c2 up | grep -q 'already up' || fail "second up is not a no-op"
+[[ $(c2 up) == *'already up'* ]] || fail "second up is not a no-op"
 ip2=$(c2 pod add p2 --node node-a)
 [[ $ip2 != "$shared_ip" ]] || fail "both instances gave out $ip2"
 
 (
 	eval "$env2"
 	curl -fsS --noproxy '*' -o "$E2E_TMP/heap" "http://$ip2:6060/debug/pprof/heap" || fail "second instance pod"
-	kubectl get pod p2 -o jsonpath='{.status.podIP}' | grep -qx "$ip2" || fail "second instance kubectl"
+	assert_eq "$ip2" "$(kubectl get pod p2 -o jsonpath='{.status.podIP}')" "p2's IP by the second instance's kubectl"
 
 	# profefe stop: refused at once; start: same port, same stored profiles.
 	curl -fsS --noproxy '*' -X POST --data-binary @"$E2E_TMP/heap" \
@@ -46,7 +46,7 @@ ip2=$(c2 pod add p2 --node node-a)
 	c2 apiserver restart
 	assert_eq 200 "$(http_code "$KPROFEFE_APISERVER/api/v1/namespaces/default/pods" --cacert "$KPROFEFE_CA" \
 		-H "Authorization: Bearer $token")" "token after API server restart"
-	kubectl get pod p2 -o jsonpath='{.status.podIP}' | grep -qx "$ip2" || fail "pod after API server restart"
+	assert_eq "$ip2" "$(kubectl get pod p2 -o jsonpath='{.status.podIP}')" "p2's IP after the API server's restart"
 )
 c2 down || fail "second instance down left something behind"
 c2 check-clean || fail "check-clean after down"

@@ -14,7 +14,7 @@ node=node-churn
 svc() { echo "churn-$1"; }
 
 memcheck=1
-if ldd "$KPROFEFE_BIN" | grep -q libasan; then
+if sanitizer_build "$KPROFEFE_BIN"; then
 	memcheck=0
 	echo "note: $KPROFEFE_BIN is a sanitizer build; the churn runs under ASan, not memcheck"
 else

@@ -63,7 +63,7 @@ while read -r l; do
 	[[ $l == *delta=false* ]] || fail "cumul's block profile not delta=false: $l"
 done < <(labels "cumul-$ns" block)
 for id in $(ids "cumul-$ns" block); do
-	raw "$id" | grep -q '^Duration:' && fail "cumul's block profile $id has a duration"
+	grep -q '^Duration:' <(raw "$id") && fail "cumul's block profile $id has a duration"
 done
 
 # The pod that ignores ?seconds=: stored cumulative, said once for the pod.

@@ -160,7 +160,7 @@ big=$(find "$out" -type f -size +$((cap / 1024))k)
 assert_no_credentials $ns
 # Last, so that a run over budget still shows every other finding. A
 # sanitizer build's RSS is mostly shadow memory: not the figure to judge.
-if ldd "$KPROFEFE_BIN" | grep -q libasan; then
+if sanitizer_build "$KPROFEFE_BIN"; then
 	echo "note: sanitizer build; its peak RSS ($hwm KiB) is not compared with the memory request"
 else
 	((hwm < request_mib * 1024)) ||

@@ -34,5 +34,5 @@ lists=$(metric_value pages 'kprofefe_kube_requests_total{verb="list",code="200"}
 pod_add late --node "$node" --namespace "$ns" --annotate profefe.com/enable=true >/dev/null
 has_target() { (($(metric_value pages kprofefe_targets) == 1)); }
 wait_for 30 has_target
-collector_log pages | grep -q 'msg="kubernetes pod watch failed' && fail "the watch failed: $(collector_log pages)"
+grep -q 'msg="kubernetes pod watch failed' <(collector_log pages) && fail "the watch failed: $(collector_log pages)"
 echo "PASS: $n pods listed in $lists pages, the watch after them sees a new pod"

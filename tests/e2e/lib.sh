@@ -41,6 +41,12 @@ is_gzip() {
 	[[ $(head -c2 "$1" | od -An -tx1 | tr -d ' \n') == 1f8b ]]
 }
 
+# sanitizer_build BIN: BIN links AddressSanitizer. (Not `ldd | grep -q`: grep
+# stops at the first match, ldd dies of SIGPIPE, and pipefail fails the test.)
+sanitizer_build() {
+	[[ $(ldd "$1") == *libasan* ]]
+}
+
 # assert_eq WANT GOT [WHAT]
 assert_eq() {
 	[[ $1 == "$2" ]] || fail "${3:-value}: want '$1', got '$2'"

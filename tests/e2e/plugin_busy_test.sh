@@ -17,7 +17,7 @@ pod_add api --node node-b --namespace "$ns" --annotate $on >/dev/null
 # in_cpu_profile: the pod is inside net/http/pprof.Profile (a CPU profile is
 # being taken); read from its goroutine dump, which takes no profiler.
 in_cpu_profile() {
-	curl -fsS --noproxy '*' "http://$ip:6060/debug/pprof/goroutine?debug=2" | grep -q 'net/http/pprof.Profile('
+	grep -q 'net/http/pprof.Profile(' <(curl -fsS --noproxy '*' "http://$ip:6060/debug/pprof/goroutine?debug=2")
 }
 
 # 1. The collector first (a 6s CPU profile), then a capture on a terminal.
@@ -68,5 +68,5 @@ grep -q '^Duration: 2\.0' <<<"$(go tool pprof -raw "$(cat "$E2E_TMP/stdout")" 2>
 	fail "capture --delta's mutex profile is not a 2s delta"
 kubectl profefe capture api -n $ns --profiles mutex --output-dir "$E2E_TMP/cap5" >"$E2E_TMP/stdout" 2>/dev/null ||
 	fail "capture without --delta failed"
-go tool pprof -raw "$(cat "$E2E_TMP/stdout")" 2>&1 | grep -q '^Duration:' && fail "capture without --delta took a delta"
+grep -q '^Duration:' <(go tool pprof -raw "$(cat "$E2E_TMP/stdout")" 2>&1) && fail "capture without --delta took a delta"
 echo "PASS plugin_busy_test"

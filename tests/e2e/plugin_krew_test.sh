@@ -28,7 +28,7 @@ export KREW_ROOT=$E2E_TMP/krew
 	fail "krew install failed: $(cat "$E2E_TMP/install.log")"
 # Only krew's copy on PATH, not the build directory's.
 export PATH=$KREW_ROOT/bin:$(tr ':' '\n' <<<"$PATH" | grep -vx "${KPROFEFE_BUILD_DIR:-/nonexistent}" | paste -sd:)
-kubectl plugin list 2>/dev/null | grep -qx "$KREW_ROOT/bin/kubectl-profefe" ||
+grep -qx "$KREW_ROOT/bin/kubectl-profefe" <(kubectl plugin list 2>/dev/null) ||
 	fail "kubectl plugin list does not show krew's kubectl-profefe: $(kubectl plugin list 2>&1)"
 assert_contains "$(kubectl profefe --version)" "kubectl-profefe 0.1.0" "kubectl profefe --version"
 

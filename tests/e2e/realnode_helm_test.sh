@@ -142,7 +142,7 @@ helm_rn_profefe_example() {
 	helm install kprofefe "$CHART" -f "$HELM_VALUES" --wait --timeout 180s >/dev/null 2>&1 || fail "helm install --wait"
 	# Asked through the API server's service proxy: the Service, as the collector reaches it.
 	in_example() {
-		kubectl get --raw "/api/v1/namespaces/profefe/services/profefe:10100/proxy/api/0/services" | grep -q "\"$app\""
+		grep -q "\"$app\"" <(kubectl get --raw "/api/v1/namespaces/profefe/services/profefe:10100/proxy/api/0/services")
 	}
 	wait_for 120 in_example
 	# Stored on the claim's volume, where profefe's data goes.

@@ -117,8 +117,8 @@ want=$(
 )
 run_pkgs=$(of_stage "$stages" RUN | grep -o 'apt-get install.*' | sed 's/&&.*//' | tr ' ' '\n' | grep -v '^-' | grep -v -e '^apt-get$' -e '^install$' -e '^$')
 assert_eq "$(sort -u <<<"$want" | paste -sd' ')" "$(sort -u <<<"$run_pkgs" | paste -sd' ')" "runtime packages"
-of_stage "$stages" RUN | grep -q -- '--no-install-recommends' || fail "the runtime stage installs recommended packages too"
-of_stage "$stages" RUN | grep -q 'rm -rf /var/lib/apt/lists' || fail "the runtime stage keeps the apt lists"
+grep -q -- '--no-install-recommends' <(of_stage "$stages" RUN) || fail "the runtime stage installs recommended packages too"
+grep -q 'rm -rf /var/lib/apt/lists' <(of_stage "$stages" RUN) || fail "the runtime stage keeps the apt lists"
 
 # Non-root, as the DaemonSet runs it; the entrypoint is the binary it runs.
 ds=$(kubectl kustomize "$E2E_ROOT/daemonset" | kubectl create --dry-run=client -o json -f - |
