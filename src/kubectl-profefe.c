@@ -88,6 +88,22 @@ static int parse(const flag_spec *specs, size_t n, const char *usage, int argc, 
 	return -1;
 }
 
+/* parse for a command that takes flags only: a first argument that is not a flag is a
+ * usage error naming the command, with hint (may be NULL) after it. */
+static int parse_flags_only(const char *command, const char *hint, const flag_spec *specs,
+			    size_t n, const char *usage, int argc, char **argv)
+{
+	char *pos[1];
+	int npos = 0;
+
+	if (argc > 1 && argv[1][0] != '-') {
+		fprintf(stderr, "error: %s takes no arguments%s%s\n", command, hint ? " " : "",
+			hint ? hint : "");
+		return 2;
+	}
+	return parse(specs, n, usage, argc, argv, pos, &npos);
+}
+
 static int new_profefe(struct app *app, const char *url, double timeout_s)
 {
 	char err[512];
@@ -279,13 +295,10 @@ static void start_services(struct app *app, void *arg)
 
 static int cmd_get_services(int argc, char **argv)
 {
-	char *pos[1];
-	int npos = 0, rc;
+	int rc = parse_flags_only("get services", NULL, services_specs, 2,
+				  "Usage: kubectl profefe get services [flags]\n\n"
+				  "Lists the services profefe stores profiles of.", argc, argv);
 
-	if (argc > 1 && argv[1][0] != '-')
-		return usage_error("get services takes no arguments");
-	rc = parse(services_specs, 2, "Usage: kubectl profefe get services [flags]\n\n"
-		   "Lists the services profefe stores profiles of.", argc, argv, pos, &npos);
 	if (rc >= 0)
 		return rc;
 	return run_on_profefe(start_services, NULL);
@@ -293,14 +306,11 @@ static int cmd_get_services(int argc, char **argv)
 
 static int cmd_get_types(int argc, char **argv)
 {
-	char *pos[1];
-	int npos = 0, rc;
+	int rc = parse_flags_only("get profile-types", NULL, NULL, 0,
+				  "Usage: kubectl profefe get profile-types\n\n"
+				  "Lists the profile types profefe stores (what --profile-type takes). "
+				  "allocs\nprofiles are stored as \"other\".", argc, argv);
 
-	if (argc > 1 && argv[1][0] != '-')
-		return usage_error("get profile-types takes no arguments");
-	rc = parse(NULL, 0, "Usage: kubectl profefe get profile-types\n\n"
-		   "Lists the profile types profefe stores (what --profile-type takes). allocs\n"
-		   "profiles are stored as \"other\".", argc, argv, pos, &npos);
 	if (rc >= 0)
 		return rc;
 	for (const char *const *t = query_profefe_types(); *t; t++)
@@ -341,6 +351,8 @@ static void on_profiles(const profefe_profile_meta *items, size_t n, const char 
 	query_print_profiles(stdout, app->profefe, items, n);
 }
 
+static const char service_hint[] = "(name the service with --service)";
+
 static int profiles_query(query_profiles_options *q, char **labels)
 {
 	char err[512];
@@ -372,18 +384,16 @@ static void start_profiles(struct app *app, void *arg)
 
 static int cmd_get_profiles(int argc, char **argv)
 {
-	char *pos[1];
-	int npos = 0, rc;
 	query_profiles_options q;
 	char *labels = NULL;
+	int rc = parse_flags_only(
+		"get profiles", service_hint, profiles_specs,
+		sizeof(profiles_specs) / sizeof(profiles_specs[0]),
+		"Usage: kubectl profefe get profiles --service S [--profile-type T] "
+		"[--from 24h] [--to 0m] [flags]\n\n"
+		"Lists the stored profiles of a service, oldest first, each with the URL\n"
+		"`go tool pprof` reads it from.", argc, argv);
 
-	if (argc > 1 && argv[1][0] != '-')
-		return usage_error("get profiles takes no arguments (name the service with --service)");
-	rc = parse(profiles_specs, sizeof(profiles_specs) / sizeof(profiles_specs[0]),
-		   "Usage: kubectl profefe get profiles --service S [--profile-type T] "
-		   "[--from 24h] [--to 0m] [flags]\n\n"
-		   "Lists the stored profiles of a service, oldest first, each with the URL\n"
-		   "`go tool pprof` reads it from.", argc, argv, pos, &npos);
 	if (rc < 0)
 		rc = profiles_query(&q, &labels);
 	if (rc >= 0) {
@@ -455,20 +465,17 @@ static void start_merge(struct app *app, void *arg)
 
 static int cmd_merge(int argc, char **argv)
 {
-	char *pos[1];
-	int npos = 0, rc;
 	query_profiles_options q;
 	char *labels = NULL;
+	int rc = parse_flags_only(
+		"merge", service_hint, merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]),
+		"Usage: kubectl profefe merge --service S --profile-type T [--from 1h] "
+		"[--to 0m] [--labels k=v,...] [-o FILE] [flags]\n\n"
+		"Merges the stored profiles of a service and type in a time range into one\n"
+		"pprof file (profefe does the merge), which `go tool pprof` reads, and says\n"
+		"how many profiles went into it. Labels are matched here, not by profefe.",
+		argc, argv);
 
-	if (argc > 1 && argv[1][0] != '-')
-		return usage_error("merge takes no arguments (name the service with --service)");
-	rc = parse(merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]),
-		   "Usage: kubectl profefe merge --service S --profile-type T [--from 1h] "
-		   "[--to 0m] [--labels k=v,...] [-o FILE] [flags]\n\n"
-		   "Merges the stored profiles of a service and type in a time range into one\n"
-		   "pprof file (profefe does the merge), which `go tool pprof` reads, and says\n"
-		   "how many profiles went into it. Labels are matched here, not by profefe.",
-		   argc, argv, pos, &npos);
 	if (rc < 0 && (!get.type || !*get.type))
 		rc = usage_error("--profile-type is required (see get profile-types)");
 	if (rc < 0 && !strcmp(get.type, "allocs"))

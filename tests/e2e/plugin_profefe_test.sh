@@ -79,6 +79,16 @@ kubectl profefe get profiles --service "$svc" --from yesterday --profefe-hostpor
 assert_eq "cpu heap block mutex goroutine threadcreate other trace" \
 	"$(kubectl profefe get profile-types | tr '\n' ' ' | sed 's/ $//')" "get profile-types"
 
+# The commands that take flags only: an argument is a usage error (exit 2) naming the command.
+for cmd in "get services" "get profile-types" "get profiles" merge; do
+	set +e
+	kubectl profefe $cmd "$svc" --profefe-hostport "$PROFEFE_URL" >/dev/null 2>"$E2E_TMP/stderr"
+	rc=$?
+	set -e
+	assert_eq 2 "$rc" "exit status of '$cmd $svc'"
+	assert_contains "$(cat "$E2E_TMP/stderr")" "error: $cmd takes no arguments" "'$cmd $svc'"
+done
+
 # load: a captured file into another service, its type read from the profile.
 dir=$E2E_TMP/files
 mkdir -p "$dir"
