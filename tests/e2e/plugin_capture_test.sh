@@ -118,7 +118,9 @@ assert_eq 2 "$rc" "exit status of names with -A"
 # --direct: from the pod IPs, which this host reaches.
 dir=$E2E_TMP/direct
 mkdir -p "$dir"
-direct_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+# In the audit log's own form (microseconds, fixed width, so strings compare as
+# times): whole seconds would take -A's requests of the same second for --direct's.
+direct_since=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 kubectl profefe capture far -n $other --direct --profiles heap,threadcreate --output-dir "$dir" >"$E2E_TMP/stdout" ||
 	fail "capture --direct exited non-zero"
 assert_eq 2 "$(wc -l <"$E2E_TMP/stdout")" "--direct paths"
