@@ -88,19 +88,16 @@ static int parse(const flag_spec *specs, size_t n, const char *usage, int argc, 
 	return -1;
 }
 
-/* parse for a command that takes flags only: a first argument that is not a flag is a
- * usage error naming the command, with hint (may be NULL) after it. */
-static int parse_flags_only(const char *command, const char *hint, const flag_spec *specs,
-			    size_t n, const char *usage, int argc, char **argv)
+/* parse for a command that takes flags only: a first argument that is not a flag is the
+ * usage error no_arguments. */
+static int parse_flags_only(const char *no_arguments, const flag_spec *specs, size_t n,
+			    const char *usage, int argc, char **argv)
 {
 	char *pos[1];
 	int npos = 0;
 
-	if (argc > 1 && argv[1][0] != '-') {
-		fprintf(stderr, "error: %s takes no arguments%s%s\n", command, hint ? " " : "",
-			hint ? hint : "");
-		return 2;
-	}
+	if (argc > 1 && argv[1][0] != '-')
+		return usage_error(no_arguments);
 	return parse(specs, n, usage, argc, argv, pos, &npos);
 }
 
@@ -295,7 +292,7 @@ static void start_services(struct app *app, void *arg)
 
 static int cmd_get_services(int argc, char **argv)
 {
-	int rc = parse_flags_only("get services", NULL, services_specs, 2,
+	int rc = parse_flags_only("get services takes no arguments", services_specs, 2,
 				  "Usage: kubectl profefe get services [flags]\n\n"
 				  "Lists the services profefe stores profiles of.", argc, argv);
 
@@ -306,7 +303,7 @@ static int cmd_get_services(int argc, char **argv)
 
 static int cmd_get_types(int argc, char **argv)
 {
-	int rc = parse_flags_only("get profile-types", NULL, NULL, 0,
+	int rc = parse_flags_only("get profile-types takes no arguments", NULL, 0,
 				  "Usage: kubectl profefe get profile-types\n\n"
 				  "Lists the profile types profefe stores (what --profile-type takes). "
 				  "allocs\nprofiles are stored as \"other\".", argc, argv);
@@ -351,8 +348,6 @@ static void on_profiles(const profefe_profile_meta *items, size_t n, const char 
 	query_print_profiles(stdout, app->profefe, items, n);
 }
 
-static const char service_hint[] = "(name the service with --service)";
-
 static int profiles_query(query_profiles_options *q, char **labels)
 {
 	char err[512];
@@ -387,7 +382,7 @@ static int cmd_get_profiles(int argc, char **argv)
 	query_profiles_options q;
 	char *labels = NULL;
 	int rc = parse_flags_only(
-		"get profiles", service_hint, profiles_specs,
+		"get profiles takes no arguments (name the service with --service)", profiles_specs,
 		sizeof(profiles_specs) / sizeof(profiles_specs[0]),
 		"Usage: kubectl profefe get profiles --service S [--profile-type T] "
 		"[--from 24h] [--to 0m] [flags]\n\n"
@@ -468,7 +463,7 @@ static int cmd_merge(int argc, char **argv)
 	query_profiles_options q;
 	char *labels = NULL;
 	int rc = parse_flags_only(
-		"merge", service_hint, merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]),
+		"merge takes no arguments (name the service with --service)", merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]),
 		"Usage: kubectl profefe merge --service S --profile-type T [--from 1h] "
 		"[--to 0m] [--labels k=v,...] [-o FILE] [flags]\n\n"
 		"Merges the stored profiles of a service and type in a time range into one\n"
