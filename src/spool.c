@@ -1,4 +1,6 @@
 /* spool: durable node-local queue of profiles, one checksummed file per entry, oldest first. */
+/* syncfs(2) */
+#define _GNU_SOURCE
 #include "kprofefe/spool.h"
 
 #include <dirent.h>
@@ -599,50 +601,6 @@ static void encode_header(unsigned char *h, const spool_entry *e, const struct m
 	put_u32(h + CRC_OFFSET, crc);
 }
 
-/* Writes tmp, fsyncs it, renames it to name and fsyncs the directory. */
-static int write_durably(spool_t *s, const char *tmp, const char *name, const unsigned char *hdr,
-			 const spool_entry *e, const struct meta *m, const char **step)
-{
-	*step = "create";
-	int fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return errno;
-	int rc;
-	*step = "write";
-	if ((rc = write_all(fd, hdr, HEADER_LEN)) != 0 ||
-	    (rc = write_all(fd, m->service, m->sl)) != 0 || (rc = write_all(fd, m->type, m->tl)) != 0 ||
-	    (rc = write_all(fd, m->labels, m->ll)) != 0 || (rc = write_all(fd, e->data, e->len)) != 0) {
-		close(fd);
-		goto fail;
-	}
-	*step = "fsync";
-	if (fsync(fd) != 0) {
-		rc = errno;
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) != 0) {
-		rc = errno;
-		goto fail;
-	}
-	*step = "rename";
-	if (renameat(s->dirfd, tmp, s->dirfd, name) != 0) {
-		rc = errno;
-		goto fail;
-	}
-	*step = "fsync directory";
-	if (fsync(s->dirfd) != 0) {
-		/* Not known to be durable: take it back so the caller keeps its copy. */
-		rc = errno;
-		unlinkat(s->dirfd, name, 0);
-		return rc;
-	}
-	return 0;
-fail:
-	unlinkat(s->dirfd, tmp, 0);
-	return rc;
-}
-
 static char *new_entry_name(spool_t *s, int64_t time_ns)
 {
 	uint64_t t = (uint64_t)time_ns;
@@ -655,59 +613,199 @@ static char *new_entry_name(spool_t *s, int64_t time_ns)
 	}
 }
 
-int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
+/* The most entries one commit holds open at once (one descriptor each). */
+#define GROUP_MAX 64u
+
+/* An entry of a group being committed. */
+struct pending {
+	char *name, *tmp;
+	uint64_t size;
+	int64_t time_ns;
+	int fd;           /* the temporary file, open until the data is synced */
+	int rc;           /* 0 while on its way; else why it failed */
+	const char *step; /* what failed */
+	char why[160];    /* an entry refused before any write: what is wrong with it */
+	int written;      /* 0: not written on purpose (too old), nothing to commit */
+};
+
+static int sync_fd(const spool_t *s, int fd)
+{
+	int rc = s->opt.fsync_fn ? s->opt.fsync_fn(fd) : fsync(fd);
+	return rc == 0 ? 0 : errno;
+}
+
+static int sync_fs(const spool_t *s, int fd)
+{
+	int rc = s->opt.syncfs_fn ? s->opt.syncfs_fn(fd) : syncfs(fd);
+	return rc == 0 ? 0 : errno;
+}
+
+static void pending_fail(spool_t *s, struct pending *p, int rc, const char *step)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	unlinkat(s->dirfd, p->tmp, 0);
+	p->rc = rc;
+	p->step = step;
+}
+
+/* Checks e and, unless it is already too old, writes it to a temporary file left open. */
+static void write_tmp(spool_t *s, const spool_entry *e, int64_t now, struct pending *p)
 {
 	const char *service = e->service ? e->service : "";
 	const char *type = e->type ? e->type : "";
 	const char *labels = e->labels ? e->labels : "";
 	size_t sl = strlen(service), tl = strlen(type), ll = strlen(labels);
+	p->fd = -1;
 	if (sl > MAX_NAME_FIELD || tl > MAX_NAME_FIELD || ll > MAX_LABELS_FIELD) {
-		count_error("put", EINVAL);
-		snprintf(err, errlen, "spool put: service, type or labels too long");
-		return EINVAL;
+		p->rc = EINVAL;
+		snprintf(p->why, sizeof(p->why), "service, type or labels too long");
+		return;
 	}
 	if (e->time_ns < 0) {
-		count_error("put", EINVAL);
-		snprintf(err, errlen, "spool put: collection time %" PRId64 " is before 1970",
+		p->rc = EINVAL;
+		snprintf(p->why, sizeof(p->why), "collection time %" PRId64 " is before 1970",
 			 e->time_ns);
-		return EINVAL;
+		return;
 	}
-	uint64_t size = HEADER_LEN + sl + tl + ll + (uint64_t)e->len;
-	if (size > s->opt.max_bytes) {
-		count_error("put", EFBIG);
-		snprintf(err, errlen, "spool put: entry of %" PRIu64 " bytes exceeds the spool bound of %" PRIu64 " bytes",
-			 size, s->opt.max_bytes);
-		return EFBIG;
+	p->size = HEADER_LEN + sl + tl + ll + (uint64_t)e->len;
+	if (p->size > s->opt.max_bytes) {
+		p->rc = EFBIG;
+		snprintf(p->why, sizeof(p->why),
+			 "entry of %" PRIu64 " bytes exceeds the spool bound of %" PRIu64 " bytes",
+			 p->size, s->opt.max_bytes);
+		return;
 	}
-	int64_t now = now_ns(s);
 	if (age_ns(now, e->time_ns) > s->opt.max_age_ns) {
 		log_event(LOG_WARN, "spool entry evicted", "dir", s->dir, "entry", "(not written)",
 			  "reason", "age", "service", service, "type", type, NULL);
 		metrics_add("kprofefe_spool_evicted_total", 1, "reason", "age", NULL);
-		return 0;
+		return;
 	}
-
 	struct meta m = {service, type, labels, (uint32_t)sl, (uint32_t)tl, (uint32_t)ll};
 	unsigned char hdr[HEADER_LEN];
 	encode_header(hdr, e, &m);
-
-	char *name = new_entry_name(s, e->time_ns);
-	char *tmp = xasprintf(TMP_PREFIX "%s", name);
-	const char *step = NULL;
-	int rc = write_durably(s, tmp, name, hdr, e, &m, &step);
-	if (rc != 0) {
-		count_error("put", rc);
-		snprintf(err, errlen, "spool put: %s %s/%s: %s", step, s->dir, tmp, strerror(rc));
-		free(name);
-		free(tmp);
-		return rc;
+	p->written = 1;
+	p->time_ns = e->time_ns;
+	p->name = new_entry_name(s, e->time_ns);
+	p->tmp = xasprintf(TMP_PREFIX "%s", p->name);
+	p->fd = openat(s->dirfd, p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (p->fd < 0) {
+		p->rc = errno;
+		p->step = "create";
+		return;
 	}
-	free(tmp);
-	slot_insert(s, (struct slot){name, size, e->time_ns, 0, 0});
-	metrics_add("kprofefe_spool_written_total", 1, NULL);
+	int rc;
+	if ((rc = write_all(p->fd, hdr, HEADER_LEN)) != 0 ||
+	    (rc = write_all(p->fd, m.service, m.sl)) != 0 || (rc = write_all(p->fd, m.type, m.tl)) != 0 ||
+	    (rc = write_all(p->fd, m.labels, m.ll)) != 0 || (rc = write_all(p->fd, e->data, e->len)) != 0)
+		pending_fail(s, p, rc, "write");
+}
+
+/*
+ * Makes the written temporary files of a group durable and gives them their names:
+ * their data synced at once (the file's fsync for one, syncfs of the spool's filesystem
+ * for more), then the renames and one directory fsync. A failed sync fails them all:
+ * none is known to be durable.
+ */
+static void commit(spool_t *s, struct pending *p, size_t n)
+{
+	size_t open = 0, last = 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].fd >= 0) {
+			open++;
+			last = i;
+		}
+	if (open == 0)
+		return;
+	int rc = open == 1 ? sync_fd(s, p[last].fd) : sync_fs(s, s->dirfd);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].fd < 0)
+			continue;
+		if (rc != 0) {
+			pending_fail(s, &p[i], rc, open == 1 ? "fsync" : "syncfs");
+			continue;
+		}
+		int crc = close(p[i].fd) == 0 ? 0 : errno;
+		p[i].fd = -1;
+		if (crc != 0)
+			pending_fail(s, &p[i], crc, "close");
+		else if (renameat(s->dirfd, p[i].tmp, s->dirfd, p[i].name) != 0)
+			pending_fail(s, &p[i], errno, "rename");
+		else
+			p[i].fd = -2; /* renamed: waits for the directory fsync */
+	}
+	if (rc != 0)
+		return;
+	rc = sync_fd(s, s->dirfd);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].fd != -2)
+			continue;
+		p[i].fd = -1;
+		if (rc != 0) {
+			/* Not known to be durable: take it back so the caller keeps its copy. */
+			unlinkat(s->dirfd, p[i].name, 0);
+			p[i].rc = rc;
+			p[i].step = "fsync directory";
+		}
+	}
+}
+
+/* Writes and commits up to GROUP_MAX entries; returns how many were written. */
+static size_t put_chunk(spool_t *s, const spool_entry *e, size_t n, int64_t now, int *rcs,
+			char *err, size_t errlen, int *first_failure)
+{
+	struct pending p[GROUP_MAX];
+	memset(p, 0, n * sizeof(p[0]));
+	for (size_t i = 0; i < n; i++)
+		write_tmp(s, &e[i], now, &p[i]);
+	commit(s, p, n);
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = p[i].rc;
+		if (p[i].rc != 0) {
+			count_error("put", p[i].rc);
+			if (*first_failure) {
+				*first_failure = 0;
+				if (p[i].why[0])
+					snprintf(err, errlen, "spool put: %s", p[i].why);
+				else
+					snprintf(err, errlen, "spool put: %s %s/%s: %s", p[i].step,
+						 s->dir, p[i].tmp, strerror(p[i].rc));
+			}
+		} else if (p[i].written) {
+			slot_insert(s, (struct slot){p[i].name, p[i].size, p[i].time_ns, 0, 0});
+			metrics_add("kprofefe_spool_written_total", 1, NULL);
+			p[i].name = NULL; /* the index owns it now */
+			ok++;
+		}
+		free(p[i].name);
+		free(p[i].tmp);
+	}
+	return ok;
+}
+
+size_t spool_put_group(spool_t *s, const spool_entry *e, size_t n, int *rcs, char *err,
+		       size_t errlen)
+{
+	int64_t now = now_ns(s);
+	int first_failure = 1;
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i += GROUP_MAX) {
+		size_t k = n - i < GROUP_MAX ? n - i : GROUP_MAX;
+		ok += put_chunk(s, e + i, k, now, rcs + i, err, errlen, &first_failure);
+	}
 	enforce_bounds(s, now);
 	update_gauges(s);
-	return 0;
+	return ok;
+}
+
+int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
+{
+	int rc = 0;
+	spool_put_group(s, e, 1, &rc, err, errlen);
+	return rc;
 }
 
 /* ---- read ---- */

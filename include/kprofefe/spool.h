@@ -16,8 +16,10 @@
  * An entry file is a 44-byte little-endian header (magic "KPFSPOOL", version,
  * attempts, collection time, payload length, string lengths, CRC-32 of everything
  * else in the file), then service, type and labels (no NULs), then the profile bytes.
- * It counts as written only once it was written to a temporary name, fsynced,
- * renamed and the directory fsynced.
+ * It counts as written only once it was written to a temporary name, its data synced,
+ * renamed and the directory fsynced. Entries written together (spool_put_group) share
+ * the syncs: one for the data of all (syncfs(2) of the spool's filesystem; fsync for a
+ * single entry) and one directory fsync, so a group of N costs two syncs, not 2N.
  *
  * Everything here is synchronous file I/O meant for the loop thread: one entry is
  * one small file. Nothing is thread-safe.
@@ -30,6 +32,11 @@ typedef struct spool_options {
 	int64_t max_age_ns;     /* entries collected longer ago go; 0: 24 h */
 	/* The wall clock, for tests; NULL: CLOCK_REALTIME. */
 	int64_t (*clock_ns)(void);
+	/* The syncs of a put, for tests (counting them) and fault injection; NULL: fsync(2)
+	 * (a file's data and the directory) and syncfs(2) (a group's data). Return like
+	 * them: 0, or -1 with errno set. */
+	int (*fsync_fn)(int fd);
+	int (*syncfs_fn)(int fd);
 } spool_options;
 
 /* One profile with its metadata. In spool_put every field is borrowed; entries from
@@ -76,6 +83,18 @@ void spool_close(spool_t *spool);
  * caller still owns its copy.
  */
 int spool_put(spool_t *spool, const spool_entry *e, char *err, size_t errlen);
+
+/*
+ * spool_put for the n entries of e (borrowed) at once, as one group commit: all are
+ * written to temporary files, their data synced with one syncfs, renamed, and the
+ * directory fsynced once (a very large group goes in chunks of 64 open files). rcs[i]
+ * gets what spool_put would return for e[i]; a failed sync fails every entry it covered
+ * (their files are removed, the caller keeps its copies). err holds the message of the
+ * first failure. None counts as spooled (index, kprofefe_spool_written_total) before
+ * the directory fsync returned. Returns how many were written.
+ */
+size_t spool_put_group(spool_t *spool, const spool_entry *e, size_t n, int *rcs, char *err,
+		       size_t errlen);
 
 /*
  * Reads and verifies the oldest entry not already handed out, and hands it out: it is

@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	setup_once();
 	write_entry(data, size);
-	spool_options opt = {0, 0, fixed_clock};
+	spool_options opt = {.clock_ns = fixed_clock};
 	char err[512];
 	spool_t *s = spool_open(spool_path, &opt, err, sizeof(err));
 	if (!s)

@@ -70,7 +70,7 @@ static int teardown(void **state)
 
 static spool_t *open_spool(const struct fixture *f, uint64_t max_bytes, int64_t max_age_ns)
 {
-	spool_options opt = {max_bytes, max_age_ns, fake_clock};
+	spool_options opt = {.max_bytes = max_bytes, .max_age_ns = max_age_ns, .clock_ns = fake_clock};
 	char err[256] = "";
 	spool_t *s = spool_open(f->spool, &opt, err, sizeof(err));
 	if (!s)
