@@ -5,13 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kprofefe/batch_suspect.h"
 #include "kprofefe/empty.h"
+#include "kprofefe/list.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
 #include "kprofefe/pprof.h"
 #include "kprofefe/xalloc.h"
 
 struct item {
+	list_node node;           /* in the queue or in flight */
 	char *service, *type, *labels;
 	int64_t time_ns;
 	uint32_t attempts;
@@ -21,24 +24,15 @@ struct item {
 	int probe;                /* sent as the probe while profefe is down */
 	profefe_request *req;     /* while in flight */
 	batch_t *b;
-	struct item *prev, *next;
 };
 
-struct list {
-	struct item *head, *tail;
-	size_t n;
-};
-
-/*
- * A spooled entry profefe answered with an error of its own (500...) rather than
- * "unavailable". Parked (kept handed out) until the next upload profefe stores, so
- * the probes and the drain move on to other entries instead of retrying it forever.
- */
-struct suspect {
-	char *name;           /* the spool entry */
-	unsigned failures;    /* such answers while profefe was storing other profiles */
-	int parked;
-	struct suspect *next;
+/* Profiles in memory, oldest first, with their count and bytes kept as they change. */
+struct queue {
+	list_node head;
+	size_t n, bytes;
+	/* A flush is under way: the queue goes out as upload slots free, until it is empty.
+	 * It belongs to the queue, not to the states: a flush runs in UP and DRAINING alike. */
+	int flushing;
 };
 
 struct batch {
@@ -47,58 +41,68 @@ struct batch {
 	profefe_client *client;
 	spool_t *spool;
 	batch_options opt;
-	struct list queue;        /* in memory, oldest first */
-	size_t queue_bytes;       /* of the profiles in queue */
-	struct list inflight;
-	struct suspect *suspects;
-	size_t replays_inflight;
-	int up;
-	int flushing;
-	double backoff;
-	int shutting_down;
+	enum batch_state state;   /* changed only by set_state */
+	struct queue queue;
+	list_node inflight;       /* of struct item */
+	size_t n_inflight, replays_inflight;
+	suspects suspects;
+	double backoff;           /* the next probe's delay while profefe is down */
 	batch_done_fn done;
 	void *done_arg;
 	ev_timer flush_timer, drain_timer, probe_timer, expire_timer, grace_timer;
 };
 
-/* ---- lists ---- */
+static const char *const state_names[] = {
+	[BATCH_UP] = "up",
+	[BATCH_DRAINING] = "draining",
+	[BATCH_DOWN] = "down",
+	[BATCH_PROBING] = "probing",
+	[BATCH_STOPPING] = "stopping",
+	[BATCH_STOPPING_DOWN] = "stopping_down",
+	[BATCH_STOPPED] = "stopped",
+};
 
-static void list_push_back(struct list *l, struct item *it)
+const char *batch_state_name(enum batch_state s)
 {
-	it->next = NULL;
-	it->prev = l->tail;
-	if (l->tail)
-		l->tail->next = it;
-	else
-		l->head = it;
-	l->tail = it;
-	l->n++;
+	return (size_t)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s]
+									  : "unknown";
 }
 
-static void list_push_front(struct list *l, struct item *it)
+enum batch_state batch_state(const batch_t *b)
 {
-	it->prev = NULL;
-	it->next = l->head;
-	if (l->head)
-		l->head->prev = it;
-	else
-		l->tail = it;
-	l->head = it;
-	l->n++;
+	return b->state;
 }
 
-static void list_remove(struct list *l, struct item *it)
+/* ---- the queue ---- */
+
+static void queue_push(struct queue *q, struct item *it, int front)
 {
-	if (it->prev)
-		it->prev->next = it->next;
+	if (front)
+		list_push_front(&q->head, &it->node);
 	else
-		l->head = it->next;
-	if (it->next)
-		it->next->prev = it->prev;
-	else
-		l->tail = it->prev;
-	it->prev = it->next = NULL;
-	l->n--;
+		list_push_back(&q->head, &it->node);
+	q->n++;
+	q->bytes += it->len;
+}
+
+static struct item *queue_first(const struct queue *q)
+{
+	return list_empty(&q->head) ? NULL : LIST_ENTRY(list_first(&q->head), struct item, node);
+}
+
+static void queue_remove(struct queue *q, struct item *it)
+{
+	list_remove(&it->node);
+	q->n--;
+	q->bytes -= it->len;
+}
+
+static struct item *queue_pop(struct queue *q)
+{
+	struct item *it = queue_first(q);
+	if (it)
+		queue_remove(q, it);
+	return it;
 }
 
 static void item_free(struct item *it)
@@ -110,6 +114,58 @@ static void item_free(struct item *it)
 	free(it->data);
 	free(it->spool_name);
 	free(it);
+}
+
+/* ---- states ---- */
+
+static int profefe_up(const batch_t *b)
+{
+	return b->state == BATCH_UP || b->state == BATCH_DRAINING || b->state == BATCH_STOPPING;
+}
+
+static int stopping(const batch_t *b)
+{
+	return b->state == BATCH_STOPPING || b->state == BATCH_STOPPING_DOWN ||
+	       b->state == BATCH_STOPPED;
+}
+
+/*
+ * The one place the state changes. The timers follow it: the drain timer runs only in
+ * DRAINING, the probe timer only in DOWN, the flush and expiry timers until stopping.
+ */
+static void set_state(batch_t *b, enum batch_state to)
+{
+	enum batch_state from = b->state;
+	if (from == to)
+		return;
+	if (log_enabled(LOG_DEBUG))
+		log_event(LOG_DEBUG, "batch state", "from", batch_state_name(from), "to",
+			  batch_state_name(to), NULL);
+	b->state = to;
+	if (from == BATCH_DRAINING)
+		ev_timer_stop(b->ev, &b->drain_timer);
+	if (from == BATCH_DOWN)
+		ev_timer_stop(b->ev, &b->probe_timer);
+	switch (to) {
+	case BATCH_DRAINING:
+		ev_timer_again(b->ev, &b->drain_timer);
+		break;
+	case BATCH_DOWN:
+		ev_timer_set(&b->probe_timer, b->backoff, 0);
+		ev_timer_start(b->ev, &b->probe_timer);
+		break;
+	case BATCH_STOPPING:
+	case BATCH_STOPPING_DOWN:
+		ev_timer_stop(b->ev, &b->flush_timer);
+		ev_timer_stop(b->ev, &b->expire_timer);
+		break;
+	case BATCH_STOPPED:
+		ev_timer_stop(b->ev, &b->grace_timer);
+		break;
+	case BATCH_UP:
+	case BATCH_PROBING:
+		break;
+	}
 }
 
 /* ---- metrics ---- */
@@ -128,20 +184,12 @@ static void register_metrics(void)
 
 size_t batch_queue_depth(const batch_t *b)
 {
-	return b->queue.n + (b->inflight.n - b->replays_inflight);
+	return b->queue.n + (b->n_inflight - b->replays_inflight);
 }
 
 int batch_profefe_up(const batch_t *b)
 {
-	return b->up;
-}
-
-static size_t queue_bytes(const batch_t *b)
-{
-	size_t n = 0;
-	for (const struct item *it = b->queue.head; it; it = it->next)
-		n += it->len;
-	return n;
+	return profefe_up(b);
 }
 
 static void update_depth(const batch_t *b)
@@ -159,15 +207,16 @@ static void drop(struct item *it, const char *reason, const char *why)
 
 /* ---- spool ---- */
 
-/* Writes a fresh profile to the spool; on success frees it and returns 0. */
+static spool_entry item_entry(const struct item *it)
+{
+	return (spool_entry){NULL, it->service, it->type, it->labels, it->time_ns, it->attempts,
+			     it->data, it->len};
+}
+
+/* Writes a fresh profile to the spool alone; on success frees it and returns 0. */
 static int spool_item(batch_t *b, struct item *it, char *err, size_t errlen)
 {
-	if (!b->spool) {
-		snprintf(err, errlen, "no spool");
-		return -1;
-	}
-	spool_entry e = {NULL, it->service, it->type, it->labels, it->time_ns, it->attempts,
-			 it->data, it->len};
+	spool_entry e = item_entry(it);
 	if (spool_put(b->spool, &e, err, errlen) != 0)
 		return -1;
 	item_free(it);
@@ -176,135 +225,69 @@ static int spool_item(batch_t *b, struct item *it, char *err, size_t errlen)
 
 static int queue_over(const batch_t *b)
 {
-	return b->queue.n > b->opt.max_queue || queue_bytes(b) > b->opt.max_queue_bytes;
+	return b->queue.n > b->opt.max_queue || b->queue.bytes > b->opt.max_queue_bytes;
 }
 
 /* Keeps a profile in memory, oldest first, within max_queue and max_queue_bytes: past
  * them the oldest goes to the spool, or is dropped when it cannot be written. */
 static void keep_in_memory(batch_t *b, struct item *it, int front)
 {
-	if (front)
-		list_push_front(&b->queue, it);
-	else
-		list_push_back(&b->queue, it);
-	while (queue_over(b) && b->queue.head != it) {
-		struct item *old = b->queue.head;
+	queue_push(&b->queue, it, front);
+	while (queue_over(b) && queue_first(&b->queue) != it) {
+		struct item *old = queue_pop(&b->queue);
 		char err[512] = "in-memory queue full";
-		list_remove(&b->queue, old);
-		if (b->spool && !b->shutting_down && spool_item(b, old, err, sizeof(err)) == 0)
+		if (b->spool && !stopping(b) && spool_item(b, old, err, sizeof(err)) == 0)
 			continue;
 		drop(old, "full", err);
 	}
 	update_depth(b);
 }
 
-/* A fresh profile that could not be uploaded now: spool it, else keep it. */
-static void defer(batch_t *b, struct item *it, int front)
-{
-	char err[512];
-	if (b->spool && spool_item(b, it, err, sizeof(err)) == 0) {
-		update_depth(b);
-		return;
-	}
-	if (b->spool)
-		log_event(LOG_WARN, "spool write failed; keeping profile in memory", "service",
-			  it->service, "type", it->type, "error", err, NULL);
-	keep_in_memory(b, it, front);
-}
-
-/* ---- entries profefe keeps failing ---- */
-
-/* After this many error answers while profefe stores other profiles, a spooled entry
- * is taken for one profefe cannot store (such as a body it cannot parse: a 500) and
- * moved to rejected/, so it cannot hold up the spool forever. */
-#define POISON_FAILURES 3
-
-static struct suspect **suspect_link(batch_t *b, const char *name)
-{
-	struct suspect **l = &b->suspects;
-	while (*l && strcmp((*l)->name, name) != 0)
-		l = &(*l)->next;
-	return l;
-}
-
-static void suspect_forget(batch_t *b, const char *name)
-{
-	struct suspect **l = suspect_link(b, name);
-	struct suspect *sp = *l;
-	if (!sp)
-		return;
-	*l = sp->next;
-	free(sp->name);
-	free(sp);
-}
-
-static void suspects_clear(batch_t *b)
-{
-	while (b->suspects) {
-		struct suspect *sp = b->suspects;
-		b->suspects = sp->next;
-		if (sp->parked && b->spool)
-			spool_release(b->spool, sp->name);
-		free(sp->name);
-		free(sp);
-	}
-}
-
-/* A success: parked entries may be tried again (they are still the oldest). */
-static void release_parked(batch_t *b)
-{
-	struct suspect **l = &b->suspects;
-	while (*l) {
-		struct suspect *sp = *l;
-		if (sp->parked) {
-			sp->parked = 0;
-			spool_release(b->spool, sp->name);
-		}
-		l = &sp->next;
-	}
-}
-
-/* An answer about this profile rather than about profefe's availability: 502/503/504
- * (a proxy or profefe saying it is unavailable), 408 and 429 say nothing about it. */
-static int answer_about_profile(const profefe_upload_result *res)
-{
-	return res->status >= 500 && res->status != 502 && res->status != 503 &&
-	       res->status != 504;
-}
+/* What spool_queue does with a profile it could not write. */
+enum unwritten { UNWRITTEN_KEEP, UNWRITTEN_DROP };
 
 /*
- * A replayed entry got RETRY. Returns 1 when it was judged unstorable and moved to
- * rejected/; otherwise it is parked (an error answer) or released (unavailable).
+ * Writes everything waiting in memory to the spool as one group commit (two syncs for
+ * the lot, not two per profile). What cannot be written is kept in memory, in order,
+ * or dropped and counted when the batch is stopping.
  */
-static int replay_failed(batch_t *b, const struct item *it, const profefe_upload_result *res)
+static void spool_queue(batch_t *b, enum unwritten unwritten)
 {
-	if (!answer_about_profile(res)) {
-		spool_release(b->spool, it->spool_name);
-		return 0;
+	if (!b->spool || b->queue.n == 0)
+		return;
+	size_t n = b->queue.n;
+	struct item **items = xcalloc(n, sizeof(*items));
+	spool_entry *entries = xcalloc(n, sizeof(*entries));
+	int *rcs = xcalloc(n, sizeof(*rcs));
+	for (size_t i = 0; i < n; i++) {
+		items[i] = queue_pop(&b->queue);
+		entries[i] = item_entry(items[i]);
 	}
-	struct suspect **l = suspect_link(b, it->spool_name);
-	if (!*l) {
-		*l = xcalloc(1, sizeof(**l));
-		(*l)->name = xstrdup(it->spool_name);
+	char err[512] = "";
+	spool_put_group(b->spool, entries, n, rcs, err, sizeof(err));
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = items[i];
+		if (rcs[i] == 0) {
+			item_free(it);
+		} else if (unwritten == UNWRITTEN_DROP) {
+			drop(it, "shutdown", err);
+		} else {
+			log_event(LOG_WARN, "spool write failed; keeping profile in memory", "service",
+				  it->service, "type", it->type, "error", err, NULL);
+			keep_in_memory(b, it, 0);
+		}
 	}
-	struct suspect *sp = *l;
-	/* Only while up (the last upload was stored) does an error say something about
-	 * this profile; during an outage every upload fails. */
-	if (b->up)
-		sp->failures++;
-	if (sp->failures < POISON_FAILURES) {
-		sp->parked = 1;
-		return 0;
-	}
-	char status[16], failures[16];
-	snprintf(status, sizeof(status), "%ld", res->status);
-	snprintf(failures, sizeof(failures), "%u", sp->failures);
-	log_event(LOG_WARN, "profefe keeps failing a spooled profile while storing others; "
-		  "moved to rejected/", "service", it->service, "type", it->type, "status", status,
-		  "error", res->message, "failures", failures, "entry", it->spool_name, NULL);
-	suspect_forget(b, it->spool_name);
-	spool_reject(b->spool, it->spool_name);
-	return 1;
+	free(items);
+	free(entries);
+	free(rcs);
+	update_depth(b);
+}
+
+/* While profefe is down, the queue goes to the spool by the same rule that would send
+ * it: batch_size profiles or half the byte bound waiting, or the flush timer. */
+static int flush_due_by_size(const batch_t *b)
+{
+	return b->queue.n >= b->opt.batch_size || b->queue.bytes >= b->opt.max_queue_bytes / 2;
 }
 
 /* ---- uploads ---- */
@@ -313,53 +296,51 @@ static void start_upload(batch_t *b, struct item *it);
 static void pump(batch_t *b);
 static void kick_drain(batch_t *b);
 static void check_finished(batch_t *b);
-static void on_grace_timer(struct ev_loop *ev, ev_timer *t, int revents);
 
-/* profefe went down: what waits in memory goes to disk, where a crash cannot lose it
- * and from where it is replayed in order with everything else. */
-static void spool_queue(batch_t *b)
-{
-	if (!b->spool)
-		return;
-	struct list waiting = b->queue;
-	memset(&b->queue, 0, sizeof(b->queue));
-	while (waiting.head) {
-		struct item *it = waiting.head;
-		list_remove(&waiting, it);
-		defer(b, it, 0); /* what cannot be written goes back to the queue, in order */
-	}
-}
-
+/* An upload got RETRY: profefe counts as down. What waits in memory goes to disk, where
+ * a crash cannot lose it and from where it is replayed in order with everything else. */
 static void go_down(batch_t *b, const struct item *it, const char *why)
 {
-	if (b->up) {
-		b->up = 0;
+	switch (b->state) {
+	case BATCH_UP:
+	case BATCH_DRAINING:
 		b->backoff = b->opt.backoff_initial_s;
 		log_event(LOG_WARN, "profefe unavailable; spooling until it answers", "error", why,
 			  NULL);
-		spool_queue(b);
-	} else if (it->probe) {
+		set_state(b, BATCH_DOWN);
+		spool_queue(b, UNWRITTEN_KEEP);
+		break;
+	case BATCH_PROBING:
+		if (!it->probe)
+			break; /* an older upload: the probe's answer decides */
 		b->backoff *= 2;
 		if (b->backoff > b->opt.backoff_max_s)
 			b->backoff = b->opt.backoff_max_s;
-	}
-	ev_timer_stop(b->ev, &b->drain_timer);
-	if (!ev_is_active(&b->probe_timer) && !b->shutting_down) {
-		ev_timer_set(&b->probe_timer, b->backoff, 0);
-		ev_timer_start(b->ev, &b->probe_timer);
+		set_state(b, BATCH_DOWN);
+		break;
+	case BATCH_STOPPING:
+		log_event(LOG_WARN, "profefe unavailable; spooling until it answers", "error", why,
+			  NULL);
+		set_state(b, BATCH_STOPPING_DOWN);
+		spool_queue(b, UNWRITTEN_KEEP);
+		break;
+	case BATCH_DOWN:
+	case BATCH_STOPPING_DOWN:
+	case BATCH_STOPPED:
+		break;
 	}
 }
 
+/* An upload got an answer: profefe is up. */
 static void go_up(batch_t *b)
 {
-	if (b->up)
+	if (profefe_up(b) || b->state == BATCH_STOPPED)
 		return;
-	b->up = 1;
 	b->backoff = b->opt.backoff_initial_s;
-	ev_timer_stop(b->ev, &b->probe_timer);
-	if (b->queue.head)
-		b->flushing = 1; /* what waited in memory goes now */
+	if (!list_empty(&b->queue.head))
+		b->queue.flushing = 1; /* what waited in memory goes now */
 	log_event(LOG_INFO, "profefe reachable again", NULL);
+	set_state(b, b->state == BATCH_STOPPING_DOWN ? BATCH_STOPPING : BATCH_UP);
 }
 
 /* profefe refuses a profile without samples. The collector does not send those, but an
@@ -376,17 +357,67 @@ static int refused_empty(batch_t *b, const struct item *it)
 		  it->service, "type", it->type, "spooled", it->spool_name ? it->spool_name : "no",
 		  NULL);
 	if (it->spool_name) {
-		suspect_forget(b, it->spool_name);
+		suspect_forget(&b->suspects, it->spool_name);
 		spool_remove(b->spool, it->spool_name);
 	}
 	return 1;
+}
+
+static void uploaded_ok(batch_t *b, const struct item *it)
+{
+	metrics_add("kprofefe_upload_bytes_total", (double)it->len, NULL);
+	metrics_set("kprofefe_last_upload_success_timestamp_seconds", ev_time(), NULL);
+	if (it->spool_name) {
+		log_event(LOG_DEBUG, "spooled profile stored", "entry", it->spool_name, NULL);
+		suspect_forget(&b->suspects, it->spool_name);
+		spool_remove(b->spool, it->spool_name);
+	}
+	if (b->spool)
+		suspects_release_parked(&b->suspects);
+}
+
+static void uploaded_rejected(batch_t *b, const struct item *it, const profefe_upload_result *res)
+{
+	if (refused_empty(b, it))
+		return;
+	char status[16];
+	snprintf(status, sizeof(status), "%ld", res->status);
+	log_event(LOG_WARN, "profefe rejected profile", "service", it->service, "type", it->type,
+		  "status", status, "error", res->message, "spooled",
+		  it->spool_name ? it->spool_name : "no", NULL);
+	if (it->spool_name) {
+		suspect_forget(&b->suspects, it->spool_name);
+		spool_reject(b->spool, it->spool_name);
+	}
+}
+
+static void uploaded_retry(batch_t *b, struct item *it, const profefe_upload_result *res)
+{
+	log_event(LOG_INFO, "upload to retry", "service", it->service, "type", it->type, "error",
+		  res->message, NULL);
+	if (it->spool_name) {
+		/* judged before go_down: whether profefe was up says what the error means */
+		enum suspect_verdict v = suspect_judge(&b->suspects, it->spool_name, it->service,
+						       it->type, res, profefe_up(b));
+		/* one judged unstorable says nothing against profefe, unless it was the probe */
+		if (v != SUSPECT_REJECTED || it->probe)
+			go_down(b, it, res->message);
+		item_free(it);
+		return;
+	}
+	go_down(b, it, res->message);
+	it->attempts++;
+	it->probe = 0;
+	keep_in_memory(b, it, 1);
+	spool_queue(b, UNWRITTEN_KEEP);
 }
 
 static void on_uploaded(const profefe_upload_result *res, void *arg)
 {
 	struct item *it = arg;
 	batch_t *b = it->b;
-	list_remove(&b->inflight, it);
+	list_remove(&it->node);
+	b->n_inflight--;
 	it->req = NULL;
 	if (it->spool_name)
 		b->replays_inflight--;
@@ -394,48 +425,16 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 			     : res->outcome == PROFEFE_REJECTED ? "rejected" : "retry";
 	metrics_add("kprofefe_uploads_total", 1, "type", it->type, "result", result, NULL);
 
-	if (res->outcome == PROFEFE_OK || res->outcome == PROFEFE_REJECTED) {
-		if (res->outcome == PROFEFE_OK) {
-			metrics_add("kprofefe_upload_bytes_total", (double)it->len, NULL);
-			metrics_set("kprofefe_last_upload_success_timestamp_seconds", ev_time(), NULL);
-			if (it->spool_name) {
-				log_event(LOG_DEBUG, "spooled profile stored", "entry", it->spool_name,
-					  "id", res->id, NULL);
-				suspect_forget(b, it->spool_name);
-				spool_remove(b->spool, it->spool_name);
-			}
-			if (b->spool)
-				release_parked(b);
-		} else if (refused_empty(b, it)) {
-			/* said and counted there */
-		} else {
-			char status[16];
-			snprintf(status, sizeof(status), "%ld", res->status);
-			log_event(LOG_WARN, "profefe rejected profile", "service", it->service, "type",
-				  it->type, "status", status, "error", res->message, "spooled",
-				  it->spool_name ? it->spool_name : "no", NULL);
-			if (it->spool_name) {
-				suspect_forget(b, it->spool_name);
-				spool_reject(b->spool, it->spool_name);
-			}
-		}
+	if (res->outcome == PROFEFE_RETRY) {
+		uploaded_retry(b, it, res);
+	} else {
+		if (res->outcome == PROFEFE_OK)
+			uploaded_ok(b, it);
+		else
+			uploaded_rejected(b, it, res);
 		item_free(it);
 		go_up(b);
 		kick_drain(b);
-	} else {
-		log_event(LOG_INFO, "upload to retry", "service", it->service, "type", it->type,
-			  "error", res->message, NULL);
-		if (it->spool_name) {
-			/* judged before go_down: whether profefe was up says what the error means */
-			if (!replay_failed(b, it, res))
-				go_down(b, it, res->message);
-			item_free(it);
-		} else {
-			go_down(b, it, res->message);
-			it->attempts++;
-			it->probe = 0;
-			defer(b, it, 1);
-		}
 	}
 	update_depth(b);
 	pump(b);
@@ -445,7 +444,8 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 static void start_upload(batch_t *b, struct item *it)
 {
 	it->b = b;
-	list_push_back(&b->inflight, it);
+	list_push_back(&b->inflight, &it->node);
+	b->n_inflight++;
 	if (it->spool_name)
 		b->replays_inflight++;
 	it->req = profefe_upload_at(b->client, it->service, it->type, it->labels, it->time_ns,
@@ -455,21 +455,22 @@ static void start_upload(batch_t *b, struct item *it)
 /* Starts queued uploads while profefe is up, a flush is due and slots are free. */
 static void pump(batch_t *b)
 {
-	if (!b->up)
+	if (!profefe_up(b))
 		return;
-	while (b->flushing && b->queue.head &&
-	       b->inflight.n < (size_t)b->opt.upload_concurrency) {
-		struct item *it = b->queue.head;
-		list_remove(&b->queue, it);
-		start_upload(b, it);
-	}
-	if (!b->queue.head && !b->shutting_down)
-		b->flushing = 0;
+	int all = b->state == BATCH_STOPPING;
+	while ((b->queue.flushing || all) && b->queue.n > 0 &&
+	       b->n_inflight < (size_t)b->opt.upload_concurrency)
+		start_upload(b, queue_pop(&b->queue));
+	if (b->queue.n == 0)
+		b->queue.flushing = 0;
 }
 
+/* A flush: while profefe is up the queue goes to it, while it is down to the spool. */
 static void flush(batch_t *b)
 {
-	b->flushing = 1;
+	b->queue.flushing = 1;
+	if (b->state == BATCH_DOWN || b->state == BATCH_PROBING)
+		spool_queue(b, UNWRITTEN_KEEP);
 	pump(b);
 }
 
@@ -516,43 +517,45 @@ static size_t replay_slots(const batch_t *b)
 	return half > 0 ? half : 1;
 }
 
+/* Runs only in DRAINING (set_state starts and stops it). */
 static void on_drain_timer(struct ev_loop *ev, ev_timer *t, int revents)
 {
+	(void)ev;
 	(void)revents;
 	batch_t *b = t->data;
-	if (!b->up || b->shutting_down || !b->spool || spool_available(b->spool) == 0) {
-		ev_timer_stop(ev, t);
+	if (spool_available(b->spool) == 0) {
+		set_state(b, BATCH_UP);
 		return;
 	}
 	if (b->replays_inflight >= replay_slots(b) ||
-	    b->inflight.n >= (size_t)b->opt.upload_concurrency)
+	    b->n_inflight >= (size_t)b->opt.upload_concurrency)
 		return;
 	if (!replay_one(b, 0))
-		ev_timer_stop(ev, t);
+		set_state(b, BATCH_UP);
 }
 
+/* While up with entries to replay, the spool drains. */
 static void kick_drain(batch_t *b)
 {
-	if (!b->spool || !b->up || b->shutting_down || ev_is_active(&b->drain_timer) ||
-	    spool_available(b->spool) == 0)
-		return;
-	ev_timer_again(b->ev, &b->drain_timer);
+	if (b->state == BATCH_UP && b->spool && spool_available(b->spool) > 0)
+		set_state(b, BATCH_DRAINING);
 }
 
+/* Runs only in DOWN: one upload, the oldest profile in memory or else in the spool,
+ * tells whether profefe is back. */
 static void on_probe_timer(struct ev_loop *ev, ev_timer *t, int revents)
 {
 	(void)ev;
 	(void)revents;
 	batch_t *b = t->data;
-	if (b->shutting_down)
-		return;
-	struct item *it = b->queue.head;
+	struct item *it = queue_pop(&b->queue);
 	if (it) {
-		list_remove(&b->queue, it);
 		it->probe = 1;
+		set_state(b, BATCH_PROBING);
 		start_upload(b, it);
 		return;
 	}
+	set_state(b, BATCH_PROBING);
 	if (b->spool && replay_one(b, 1))
 		return;
 	/* nothing to probe with: the next profile will tell */
@@ -571,6 +574,31 @@ static void on_expire_timer(struct ev_loop *ev, ev_timer *t, int revents)
 
 /* ---- public ---- */
 
+static void apply_defaults(batch_options *o)
+{
+	if (o->interval_s <= 0)
+		o->interval_s = 10;
+	if (o->batch_size == 0)
+		o->batch_size = 10;
+	if (o->upload_concurrency <= 0)
+		o->upload_concurrency = 4;
+	if (o->max_queue == 0)
+		o->max_queue = 1000;
+	if (o->max_queue_bytes == 0)
+		o->max_queue_bytes = budget_limit(o->budget) ? budget_limit(o->budget) / 2
+							     : BATCH_DEFAULT_MAX_QUEUE_BYTES;
+	if (o->spool_drain_rate <= 0)
+		o->spool_drain_rate = 5;
+	if (o->backoff_initial_s <= 0)
+		o->backoff_initial_s = 1;
+	if (o->backoff_max_s < o->backoff_initial_s)
+		o->backoff_max_s = o->backoff_initial_s > 60 ? o->backoff_initial_s : 60;
+	if (o->expire_interval_s <= 0)
+		o->expire_interval_s = 60;
+}
+
+static void on_grace_timer(struct ev_loop *ev, ev_timer *t, int revents);
+
 batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
 		   const batch_options *opt)
 {
@@ -582,27 +610,12 @@ batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
 	b->spool = spool;
 	if (opt)
 		b->opt = *opt;
-	if (b->opt.interval_s <= 0)
-		b->opt.interval_s = 10;
-	if (b->opt.batch_size == 0)
-		b->opt.batch_size = 10;
-	if (b->opt.upload_concurrency <= 0)
-		b->opt.upload_concurrency = 4;
-	if (b->opt.max_queue == 0)
-		b->opt.max_queue = 1000;
-	if (b->opt.max_queue_bytes == 0)
-		b->opt.max_queue_bytes = budget_limit(b->opt.budget) ? budget_limit(b->opt.budget) / 2
-							       : BATCH_DEFAULT_MAX_QUEUE_BYTES;
-	if (b->opt.spool_drain_rate <= 0)
-		b->opt.spool_drain_rate = 5;
-	if (b->opt.backoff_initial_s <= 0)
-		b->opt.backoff_initial_s = 1;
-	if (b->opt.backoff_max_s < b->opt.backoff_initial_s)
-		b->opt.backoff_max_s = b->opt.backoff_initial_s > 60 ? b->opt.backoff_initial_s : 60;
-	if (b->opt.expire_interval_s <= 0)
-		b->opt.expire_interval_s = 60;
-	b->up = 1;
+	apply_defaults(&b->opt);
+	b->state = BATCH_UP;
 	b->backoff = b->opt.backoff_initial_s;
+	list_init(&b->queue.head);
+	list_init(&b->inflight);
+	suspects_init(&b->suspects, spool);
 
 	ev_timer_init(&b->flush_timer, on_flush_timer, b->opt.interval_s, b->opt.interval_s);
 	ev_timer_init(&b->drain_timer, on_drain_timer, 0, 1.0 / b->opt.spool_drain_rate);
@@ -629,18 +642,13 @@ int batch_submit(batch_t *b, const batch_profile *p, unsigned char *data, size_t
 	it->time_ns = p->time_ns;
 	it->data = data;
 	it->len = len;
-	if (b->shutting_down) {
+	if (stopping(b)) {
 		drop(it, "shutdown", "submitted after shutdown began");
 		return -1;
 	}
-	if (!b->up) {
-		/* profefe is down: straight to disk rather than piling up in memory */
-		defer(b, it, 0);
-		return 0;
-	}
 	keep_in_memory(b, it, 0);
 	/* Flush by count, or early by size so the queue stays well inside its bound. */
-	if (b->queue.n >= b->opt.batch_size || queue_bytes(b) >= b->opt.max_queue_bytes / 2)
+	if (flush_due_by_size(b))
 		flush(b);
 	return 0;
 }
@@ -648,32 +656,33 @@ int batch_submit(batch_t *b, const batch_profile *p, unsigned char *data, size_t
 /* Cancels in-flight uploads and writes what is in memory to the spool. */
 static void spool_everything(batch_t *b)
 {
-	while (b->inflight.head) {
-		struct item *it = b->inflight.head;
-		list_remove(&b->inflight, it);
+	while (!list_empty(&b->inflight)) {
+		struct item *it = LIST_ENTRY(list_first(&b->inflight), struct item, node);
+		list_remove(&it->node);
+		b->n_inflight--;
 		profefe_cancel(it->req);
 		if (it->spool_name) {
 			b->replays_inflight--;
 			spool_release(b->spool, it->spool_name);
 			item_free(it);
 		} else {
-			list_push_back(&b->queue, it);
+			queue_push(&b->queue, it, 0);
 		}
 	}
-	while (b->queue.head) {
-		struct item *it = b->queue.head;
-		list_remove(&b->queue, it);
-		char err[512];
-		if (spool_item(b, it, err, sizeof(err)) != 0)
-			drop(it, "shutdown", err);
+	if (b->spool) {
+		spool_queue(b, UNWRITTEN_DROP);
+	} else {
+		struct item *it;
+		while ((it = queue_pop(&b->queue)) != NULL)
+			drop(it, "shutdown", "no spool");
 	}
 	update_depth(b);
 }
 
 static void finish(batch_t *b)
 {
-	ev_timer_stop(b->ev, &b->grace_timer);
 	spool_everything(b);
+	set_state(b, BATCH_STOPPED);
 	batch_done_fn done = b->done;
 	b->done = NULL;
 	if (done)
@@ -689,9 +698,9 @@ static void on_grace_timer(struct ev_loop *ev, ev_timer *t, int revents)
 
 static void check_finished(batch_t *b)
 {
-	if (!b->shutting_down || !b->done || b->inflight.n > 0)
+	if (b->state == BATCH_STOPPED || !stopping(b) || !b->done || b->n_inflight > 0)
 		return;
-	if (b->queue.n == 0 || !b->up) {
+	if (b->queue.n == 0 || b->state == BATCH_STOPPING_DOWN) {
 		/* from the loop, but not from inside an upload's callback chain */
 		ev_timer_stop(b->ev, &b->grace_timer);
 		ev_timer_set(&b->grace_timer, 0, 0);
@@ -701,16 +710,12 @@ static void check_finished(batch_t *b)
 
 void batch_shutdown(batch_t *b, double grace_s, batch_done_fn done, void *arg)
 {
-	b->shutting_down = 1;
 	b->done = done;
 	b->done_arg = arg;
-	ev_timer_stop(b->ev, &b->flush_timer);
-	ev_timer_stop(b->ev, &b->drain_timer);
-	ev_timer_stop(b->ev, &b->probe_timer);
-	ev_timer_stop(b->ev, &b->expire_timer);
+	set_state(b, profefe_up(b) ? BATCH_STOPPING : BATCH_STOPPING_DOWN);
 	ev_timer_set(&b->grace_timer, grace_s > 0 ? grace_s : 0, 0);
 	ev_timer_start(b->ev, &b->grace_timer);
-	flush(b);
+	pump(b);
 	check_finished(b);
 }
 
@@ -723,19 +728,17 @@ void batch_free(batch_t *b)
 	ev_timer_stop(b->ev, &b->probe_timer);
 	ev_timer_stop(b->ev, &b->expire_timer);
 	ev_timer_stop(b->ev, &b->grace_timer);
-	while (b->inflight.head) {
-		struct item *it = b->inflight.head;
-		list_remove(&b->inflight, it);
+	while (!list_empty(&b->inflight)) {
+		struct item *it = LIST_ENTRY(list_first(&b->inflight), struct item, node);
+		list_remove(&it->node);
 		profefe_cancel(it->req);
 		if (it->spool_name && b->spool)
 			spool_release(b->spool, it->spool_name);
 		item_free(it);
 	}
-	while (b->queue.head) {
-		struct item *it = b->queue.head;
-		list_remove(&b->queue, it);
+	struct item *it;
+	while ((it = queue_pop(&b->queue)) != NULL)
 		item_free(it);
-	}
-	suspects_clear(b);
+	suspects_clear(&b->suspects);
 	free(b);
 }

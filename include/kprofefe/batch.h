@@ -19,18 +19,36 @@
  *   RETRY     written to the spool; without a spool, or when the write fails, kept in
  *             memory. profefe counts as down: what waits in memory goes to the spool
  *             too, nothing is sent but one probe after a backoff (doubling up to
- *             backoff_max), and fresh profiles go straight to the spool. The first
- *             success brings it back up.
- * A replayed entry profefe answers with an error of its own (a status >= 500 but 502,
- * 503, 504, such as a 500 for a body it cannot parse) is set aside until the next
- * upload profefe stores, so probes and the drain move on to other entries; after 3 such
- * answers while profefe was storing others it moves to the spool's rejected/ (logged).
+ *             backoff_max), and fresh profiles go to the spool by the rule that would
+ *             have sent them (batch_size of them, or the flush timer), each such flush
+ *             one group commit (spool_put_group). The first success brings it back up.
+ * A replayed entry profefe answers with an error of its own is set aside, then moved to
+ * rejected/ (batch_suspect.h), so probes and the drain move on to other entries.
  * While up, the spool drains oldest first at spool_drain_rate entries per second,
  * using at most half the upload slots (at least one), so fresh profiles keep flowing.
  * Metrics: kprofefe_uploads_total{type,result}, kprofefe_upload_bytes_total,
  * kprofefe_queue_depth, kprofefe_queue_dropped_total{reason},
  * kprofefe_last_upload_success_timestamp_seconds.
+ *
+ * The states (each change logged at debug, "batch state" from= to=):
+ *
+ *   UP ----spool has entries----> DRAINING ----spool empty----> UP
+ *   UP, DRAINING --RETRY--> DOWN --backoff--> PROBING --RETRY (backoff x2)--> DOWN
+ *   DOWN, PROBING --an upload stored or refused (or nothing to probe with)--> UP
+ *   any but STOPPED --batch_shutdown--> STOPPING (profefe up) or STOPPING_DOWN
+ *   STOPPING <--RETRY / stored--> STOPPING_DOWN --in flight done or grace--> STOPPED
  */
+enum batch_state {
+	BATCH_UP,            /* profefe stores uploads; nothing in the spool to replay */
+	BATCH_DRAINING,      /* profefe stores uploads; the spool replays beside fresh ones */
+	BATCH_DOWN,          /* profefe unavailable: spooling; the probe waits its backoff */
+	BATCH_PROBING,       /* profefe unavailable: the probe is in flight */
+	BATCH_STOPPING,      /* shutting down: uploading what is in memory within the grace */
+	BATCH_STOPPING_DOWN, /* shutting down, profefe unavailable: the rest goes to the spool */
+	BATCH_STOPPED,       /* everything spooled, done called */
+};
+
+const char *batch_state_name(enum batch_state s);
 
 #define BATCH_DEFAULT_MAX_QUEUE_BYTES ((size_t)64 << 20)
 
@@ -89,5 +107,6 @@ void batch_free(batch_t *b);
 size_t batch_queue_depth(const batch_t *b);
 /* Whether profefe is thought reachable (no RETRY since the last success). */
 int batch_profefe_up(const batch_t *b);
+enum batch_state batch_state(const batch_t *b);
 
 #endif
