@@ -10,6 +10,7 @@
 #include "test_loop.h"
 
 #include "fake_profefe.h"
+#include "spool_syncs.h"
 #include "test_data.h"
 #include "kprofefe/batch.h"
 #include "kprofefe/log.h"
@@ -25,6 +26,7 @@ struct env {
 	spool_t *spool;
 	char dir[64];
 	batch_t *batch;
+	FILE *log;     /* the debug log a test captured (capture_states), or NULL */
 };
 
 static void on_tick(struct ev_loop *ev, ev_timer *t, int revents)
@@ -56,6 +58,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
+	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
+	if (e->log)
+		fclose(e->log);
 	batch_free(e->batch);
 	profefe_client_free(e->client);
 	spool_close(e->spool);
@@ -484,6 +489,286 @@ static void test_shutdown_flushes_within_grace(void **state)
 	assert_int_equal(spool_entries(e), 0);
 }
 
+/* ---- states ---- */
+
+/* Captures the log at debug, where each state change is a "batch state" line. */
+static void capture_states(struct env *e)
+{
+	e->log = tmpfile();
+	assert_non_null(e->log);
+	log_setup(e->log, LOG_LOGFMT, LOG_DEBUG);
+}
+
+/* Copies the value of key= in line (up to a space) into out. */
+static void field(const char *line, const char *key, char *out, size_t cap)
+{
+	const char *p = strstr(line, key);
+	out[0] = '\0';
+	if (!p)
+		return;
+	p += strlen(key);
+	size_t n = strcspn(p, " \n\"");
+	snprintf(out, cap, "%.*s", (int)n, p);
+}
+
+/* The state changes logged so far, as "from>to," each. */
+static const char *transitions(struct env *e)
+{
+	static char out[1024];
+	char line[2048], from[32], to[32];
+	out[0] = '\0';
+	fflush(e->log);
+	rewind(e->log);
+	while (fgets(line, sizeof(line), e->log)) {
+		if (!strstr(line, "msg=\"batch state\""))
+			continue;
+		field(line, "from=", from, sizeof(from));
+		field(line, "to=", to, sizeof(to));
+		size_t len = strlen(out);
+		snprintf(out + len, sizeof(out) - len, "%s>%s,", from, to);
+	}
+	fseek(e->log, 0, SEEK_END);
+	return out;
+}
+
+struct prefix_goal {
+	struct env *e;
+	const char *want;
+};
+
+static int transitions_start_with(void *arg)
+{
+	const struct prefix_goal *g = arg;
+	return strncmp(transitions(g->e), g->want, strlen(g->want)) == 0;
+}
+
+struct state_goal {
+	struct env *e;
+	enum batch_state want;
+};
+
+static int state_reached(void *arg)
+{
+	const struct state_goal *g = arg;
+	return batch_state(g->e->batch) == g->want;
+}
+
+static int wait_state(struct env *e, enum batch_state want, double timeout)
+{
+	struct state_goal g = {e, want};
+	return test_run_until(e->ev, state_reached, &g, timeout);
+}
+
+static void test_state_names(void **state)
+{
+	(void)state;
+	assert_string_equal(batch_state_name(BATCH_UP), "up");
+	assert_string_equal(batch_state_name(BATCH_DRAINING), "draining");
+	assert_string_equal(batch_state_name(BATCH_DOWN), "down");
+	assert_string_equal(batch_state_name(BATCH_PROBING), "probing");
+	assert_string_equal(batch_state_name(BATCH_STOPPING), "stopping");
+	assert_string_equal(batch_state_name(BATCH_STOPPING_DOWN), "stopping_down");
+	assert_string_equal(batch_state_name(BATCH_STOPPED), "stopped");
+	assert_string_equal(batch_state_name((enum batch_state)99), "unknown");
+}
+
+/* profefe goes down: spool, probe (held), profefe back: up, drain what was spooled, up. */
+static void test_states_outage_probe_drain(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	capture_states(e);
+	batch_options o = {.interval_s = 60, .batch_size = 1, .spool_drain_rate = 50,
+			   .backoff_initial_s = 0.3, .backoff_max_s = 0.3};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	assert_int_equal(batch_state(e->batch), BATCH_UP);
+	fake_set_status(503);
+	submit(e, "p0", NOW_NS);
+	assert_true(wait_state(e, BATCH_DOWN, 5));
+	assert_int_equal(spool_entries(e), 1);
+	/* before the backoff ends: the probe is then held at the fake */
+	fake_set_hold(1);
+	submit(e, "p1", NOW_NS);
+	assert_int_equal(spool_entries(e), 2);
+	int one = 1;
+	assert_true(test_run_until(e->ev, held_reached, &one, 5));
+	assert_int_equal(batch_state(e->batch), BATCH_PROBING);
+	assert_false(batch_profefe_up(e->batch));
+	fake_set_status(200);
+	fake_set_hold(0);
+	assert_true(wait_spool(e, 0, 5));
+	assert_true(wait_state(e, BATCH_UP, 5));
+	assert_string_equal(fake_pf.rec[fake_count() - 2].body, "p0"); /* the probe: oldest */
+	assert_string_equal(fake_pf.rec[fake_count() - 1].body, "p1");
+	assert_string_equal(transitions(e), "up>down,down>probing,probing>up,up>draining,draining>up,");
+}
+
+/* A probe that fails doubles the backoff, up to its bound. */
+static void test_states_failed_probe_backs_off(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	capture_states(e);
+	batch_options o = {.interval_s = 60, .batch_size = 1, .backoff_initial_s = 0.1,
+			   .backoff_max_s = 0.2};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	fake_set_status(503);
+	submit(e, "p0", NOW_NS);
+	assert_true(wait_state(e, BATCH_DOWN, 5));
+	double t_down = ev_time();
+	assert_true(wait_count(e, 4, 5)); /* the upload and three probes */
+	/* probes leave 0.1, then 0.2, then 0.2 s apart (doubled, then bounded): without the
+	 * doubling the three would take 0.3 s */
+	assert_true(ev_time() - t_down >= 0.45);
+	const char *want = "up>down,down>probing,probing>down,down>probing,probing>down,"
+			   "down>probing,probing>down,";
+	struct prefix_goal g = {e, want};
+	assert_true(test_run_until(e->ev, transitions_start_with, &g, 5));
+	assert_int_equal(spool_entries(e), 1);
+}
+
+static int done_count;
+
+static void count_done(void *arg)
+{
+	(void)arg;
+	done_count++;
+}
+
+/* Shuts down and waits for done: once, in STOPPED, and no timer of the batch fires
+ * after it (no upload arrives). */
+static void shutdown_and_wait(struct env *e, double grace)
+{
+	done_count = 0;
+	batch_shutdown(e->batch, grace, count_done, NULL);
+	assert_int_equal(done_count, 0);
+	assert_true(test_run_until(e->ev, test_flag_is_set, &done_count, 5));
+	assert_int_equal(done_count, 1);
+	assert_int_equal(batch_state(e->batch), BATCH_STOPPED);
+	int uploads = fake_count();
+	spin(e, 0.4);
+	assert_int_equal(fake_count(), uploads);
+	assert_int_equal(done_count, 1);
+}
+
+static void test_shutdown_from_up(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	capture_states(e);
+	batch_options o = {.interval_s = 60, .batch_size = 10};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	submit(e, "a", NOW_NS);
+	submit(e, "b", NOW_NS);
+	shutdown_and_wait(e, 5);
+	assert_int_equal(fake_count(), 2);
+	assert_int_equal(spool_entries(e), 0);
+	assert_string_equal(transitions(e), "up>stopping,stopping>stopped,");
+}
+
+static void test_shutdown_from_draining(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	char svc[] = "web", type[] = "heap", labels[] = "";
+	unsigned char data[] = "old";
+	for (int i = 0; i < 3; i++) {
+		spool_entry se = {NULL, svc, type, labels, NOW_NS - 1000000000ll, 0, data, 3};
+		char err[256];
+		assert_int_equal(spool_put(e->spool, &se, err, sizeof(err)), 0);
+	}
+	capture_states(e);
+	/* one replay per 10 s: none leaves before the shutdown */
+	batch_options o = {.interval_s = 60, .batch_size = 10, .spool_drain_rate = 0.1};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	assert_int_equal(batch_state(e->batch), BATCH_DRAINING);
+	submit(e, "fresh", NOW_NS);
+	shutdown_and_wait(e, 5);
+	assert_int_equal(fake_count(), 1);
+	assert_string_equal(fake_pf.rec[0].body, "fresh");
+	assert_int_equal(spool_entries(e), 3);
+	assert_string_equal(transitions(e), "up>draining,draining>stopping,stopping>stopped,");
+}
+
+static void test_shutdown_from_down(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	capture_states(e);
+	/* p0 leaves by the timer; p1, submitted at once after, waits in memory */
+	batch_options o = {.interval_s = 0.1, .batch_size = 10, .backoff_initial_s = 0.2};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	fake_set_status(503);
+	submit(e, "p0", NOW_NS);
+	assert_true(wait_state(e, BATCH_DOWN, 5));
+	submit(e, "p1", NOW_NS); /* in memory: fewer than batch_size */
+	assert_int_equal(spool_entries(e), 1);
+	assert_int_equal(batch_queue_depth(e->batch), 1);
+	shutdown_and_wait(e, 5); /* and the probe, due after 0.2 s, never goes */
+	assert_int_equal(fake_count(), 1);
+	assert_int_equal(spool_entries(e), 2);
+	assert_string_equal(transitions(e), "up>down,down>stopping_down,stopping_down>stopped,");
+}
+
+static void test_shutdown_from_probing(void **state)
+{
+	struct env *e = *state;
+	open_spool(e);
+	capture_states(e);
+	batch_options o = {.interval_s = 60, .batch_size = 1, .backoff_initial_s = 0.1};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	fake_set_status(503);
+	submit(e, "p0", NOW_NS);
+	assert_true(wait_state(e, BATCH_DOWN, 5));
+	fake_set_hold(1);
+	assert_true(wait_state(e, BATCH_PROBING, 5));
+	int one = 1;
+	assert_true(test_run_until(e->ev, held_reached, &one, 5));
+	/* the probe is canceled at the end of the grace; its entry stays in the spool */
+	shutdown_and_wait(e, 0.2);
+	fake_set_hold(0);
+	assert_int_equal(spool_entries(e), 1);
+	assert_string_equal(transitions(e),
+			    "up>down,down>probing,probing>stopping_down,stopping_down>stopped,");
+}
+
+/* ---- group commit ---- */
+
+/* While profefe is down, the profiles of one flush reach the spool as one group: all
+ * durable, with one data sync and one directory fsync between them. */
+static void test_outage_spools_a_flush_as_one_group(void **state)
+{
+	struct env *e = *state;
+	char err[256], path[128];
+	snprintf(path, sizeof(path), "%s/spool", e->dir);
+	spool_options so = counted_spool_options();
+	e->spool = spool_open(path, &so, err, sizeof(err));
+	assert_non_null(e->spool);
+	batch_options o = {.interval_s = 60, .batch_size = 5, .backoff_initial_s = 30};
+	e->batch = batch_new(e->loop, e->client, e->spool, &o);
+	fake_set_status(503);
+	for (int i = 0; i < 5; i++)
+		submit(e, "failed", NOW_NS);
+	/* the five failed uploads, each spooled as its answer came */
+	assert_true(wait_spool(e, 5, 5));
+	assert_int_equal(batch_state(e->batch), BATCH_DOWN);
+	memset(&syncs, 0, sizeof(syncs));
+	for (int i = 1; i <= 4; i++)
+		submit(e, "p", NOW_NS);
+	assert_int_equal(spool_entries(e), 5); /* not yet a flush */
+	assert_int_equal(syncs.dir + syncs.file + syncs.fs, 0);
+	submit(e, "p5", NOW_NS);
+	assert_int_equal(spool_entries(e), 10);
+	assert_int_equal(batch_queue_depth(e->batch), 0);
+	assert_int_equal(syncs.fs, 1);
+	assert_int_equal(syncs.dir, 1);
+	assert_int_equal(syncs.file, 0);
+	assert_int_equal(metrics_get("kprofefe_spool_written_total", NULL), 10);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "test $(ls %s/*.prof | wc -l) = 10", path);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
@@ -503,6 +788,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_spools_memory_and_in_flight, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_flushes_within_grace, setup, teardown),
+		cmocka_unit_test(test_state_names),
+		cmocka_unit_test_setup_teardown(test_states_outage_probe_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_states_failed_probe_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_from_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_from_draining, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_from_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_from_probing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outage_spools_a_flush_as_one_group, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
 #include "kprofefe/spool.h"
+#include "spool_syncs.h"
 
 #define SEC 1000000000ll
 #define T0 (1700000000ll * SEC)
@@ -655,6 +656,120 @@ static void test_unreadable_entries_after_restart(void **state)
 	spool_close(s);
 }
 
+/* ---- group commit ---- */
+
+static spool_t *open_counted(const struct fixture *f)
+{
+	spool_options opt = counted_spool_options();
+	opt.clock_ns = fake_clock;
+	char err[256] = "";
+	spool_t *s = spool_open(f->spool, &opt, err, sizeof(err));
+	if (!s)
+		fail_msg("spool_open: %s", err);
+	return s;
+}
+
+/* n entries of 100 bytes of fill i, collected one second apart from T0 - n s. */
+static spool_entry *group_entries(size_t n)
+{
+	spool_entry *e = calloc(n, sizeof(*e));
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *data = malloc(100);
+		memset(data, (int)i, 100);
+		e[i] = (spool_entry){NULL, s_svc, s_heap, s_labels,
+				     T0 - (int64_t)(n - i) * SEC, 0, data, 100};
+	}
+	return e;
+}
+
+static void group_free(spool_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].data);
+	free(e);
+}
+
+/* N entries in one group: N files durable, one data sync, one directory fsync, and each
+ * reads back as it was written. */
+static void test_group_commit_syncs_once(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_counted(f);
+	enum { N = 10 };
+	spool_entry *e = group_entries(N);
+	int rcs[N];
+	char err[256] = "";
+	assert_int_equal(spool_put_group(s, e, N, rcs, err, sizeof(err)), N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(rcs[i], 0);
+	assert_int_equal(syncs.fs, 1);
+	assert_int_equal(syncs.dir, 1);
+	assert_int_equal(syncs.file, 0);
+	assert_int_equal(count_files(f->spool), N);
+	assert_int_equal(metrics_get("kprofefe_spool_written_total", NULL), N);
+	for (int i = 0; i < N; i++) {
+		spool_entry *got = peek(s);
+		assert_non_null(got);
+		assert_int_equal(got->time_ns, e[i].time_ns);
+		assert_memory_equal(got->data, e[i].data, 100);
+		spool_remove(s, got->name);
+		spool_entry_free(got);
+	}
+	group_free(e, N);
+	/* one entry alone: its own fsync and the directory's, no syncfs of the filesystem */
+	memset(&syncs, 0, sizeof(syncs));
+	put(s, T0, "svc", 1, 10);
+	assert_int_equal(syncs.file, 1);
+	assert_int_equal(syncs.dir, 1);
+	assert_int_equal(syncs.fs, 0);
+	spool_close(s);
+}
+
+/* A group larger than the descriptors one commit holds goes in chunks of 64. */
+static void test_group_commit_in_chunks(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_counted(f);
+	enum { N = 130 };
+	spool_entry *e = group_entries(N);
+	int rcs[N];
+	char err[256] = "";
+	assert_int_equal(spool_put_group(s, e, N, rcs, err, sizeof(err)), N);
+	assert_int_equal(syncs.fs, 3); /* 64 + 64 + 2 */
+	assert_int_equal(syncs.file, 0);
+	assert_int_equal(syncs.dir, 3);
+	assert_int_equal(count_files(f->spool), N);
+	group_free(e, N);
+	spool_close(s);
+}
+
+/* The data sync fails: none of the group counts as spooled, no file stays (not even a
+ * temporary one), each entry reports the error and the caller keeps its copy. */
+static void test_group_commit_failed_sync_fails_all(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_counted(f);
+	syncs.fail_fs = EIO;
+	enum { N = 5 };
+	spool_entry *e = group_entries(N);
+	int rcs[N];
+	char err[256] = "";
+	assert_int_equal(spool_put_group(s, e, N, rcs, err, sizeof(err)), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(rcs[i], EIO);
+	assert_non_null(strstr(err, "syncfs"));
+	assert_non_null(strstr(err, "Input/output error"));
+	assert_int_equal(syncs.dir, 0);
+	assert_int_equal(count_files(f->spool), 0);
+	spool_stats st;
+	spool_get_stats(s, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "EIO", NULL), N);
+	assert_int_equal(metrics_get("kprofefe_spool_written_total", NULL), 0);
+	group_free(e, N);
+	spool_close(s);
+}
+
 int main(void)
 {
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
@@ -676,6 +791,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreadable_dir_quarantined_after_tries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_symlink_quarantined_after_tries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_entries_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_syncs_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_in_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_failed_sync_fails_all, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
