@@ -8,8 +8,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 
 # table FILE: the lines between FILE's two values-table markers; fails without them.
 table() {
-	grep -q '^<!-- values-table:begin -->$' "$1" && grep -q '^<!-- values-table:end -->$' "$1" ||
-		{ echo "FAIL: ${1#"$root"/} has no <!-- values-table:begin --> and <!-- values-table:end --> lines" >&2; return 1; }
+	if ! grep -q '^<!-- values-table:begin -->$' "$1" || ! grep -q '^<!-- values-table:end -->$' "$1"; then
+		echo "FAIL: ${1#"$root"/} has no <!-- values-table:begin --> and <!-- values-table:end --> lines" >&2
+		return 1
+	fi
 	sed -n '/^<!-- values-table:begin -->$/,/^<!-- values-table:end -->$/p' "$1" | sed '1d;$d'
 }
 
