@@ -14,18 +14,14 @@ struct budget {
 
 static void publish(const budget_t *b)
 {
-	metrics_set("kprofefe_memory_budget_used_bytes", (double)b->used, NULL);
+	metrics_set(METRIC_MEMORY_BUDGET_USED_BYTES, (double)b->used, NULL);
 }
 
 budget_t *budget_new(size_t limit)
 {
 	budget_t *b = xcalloc(1, sizeof(*b));
 	b->limit = limit;
-	metrics_register("kprofefe_memory_budget_bytes", "gauge",
-			 "The memory budget for profile data (--memory-budget); 0: none.");
-	metrics_register("kprofefe_memory_budget_used_bytes", "gauge",
-			 "Profile data held now: bodies being received, profiles queued.");
-	metrics_set("kprofefe_memory_budget_bytes", (double)limit, NULL);
+	metrics_set(METRIC_MEMORY_BUDGET_BYTES, (double)limit, NULL);
 	publish(b);
 	return b;
 }

@@ -82,23 +82,6 @@ struct collector {
 /* How often fetches waiting for the budget try again. */
 #define BUDGET_RETRY_S 0.05
 
-void collector_register_metrics(void)
-{
-	metrics_register("kprofefe_targets", "gauge", "Pods of this node being scraped.");
-	metrics_register("kprofefe_targets_invalid_total", "counter",
-			 "Pods skipped for an invalid profefe.com annotation.");
-	metrics_register("kprofefe_profiles_collected_total", "counter",
-			 "Profiles fetched and handed to the upload queue, by type.");
-	metrics_register("kprofefe_fetch_budget_waits_total", "counter",
-			 "Times a fetch waited to start because the memory budget was full.");
-	delta_register_metrics();
-	metrics_register("kprofefe_busy_retries_total", "counter",
-			 "Retries of a CPU profile or trace the pod was already taking for someone "
-			 "else, by type and result (ok, busy again, or another failure).");
-	fetch_register_metrics();
-	empty_register_metrics();
-}
-
 static double random_unit(void)
 {
 	return (double)rand() / ((double)RAND_MAX + 1.0);
@@ -106,7 +89,7 @@ static double random_unit(void)
 
 static void set_targets_gauge(collector_t *c)
 {
-	metrics_set("kprofefe_targets", (double)c->ntargets, NULL);
+	metrics_set(METRIC_TARGETS, (double)c->ntargets, NULL);
 }
 
 /* ---- the waiting lists ---- */
@@ -217,7 +200,7 @@ static void submit_profile(collector_t *c, target *tg, fetch_result *res)
 		.labels = labels,
 		.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
 	};
-	metrics_add("kprofefe_profiles_collected_total", 1, "type", pprof_type_name(res->type), NULL);
+	metrics_add(METRIC_PROFILES_COLLECTED_TOTAL, 1, "type", pprof_type_name(res->type), NULL);
 	batch_submit(c->batch, &p, data, len);
 	free(labels);
 }
@@ -226,7 +209,7 @@ static void count_retry(const job *j, const fetch_result *res)
 {
 	const char *result = res->ok ? "ok" : res->reason && !strcmp(res->reason, "busy")
 						  ? "busy" : "failed";
-	metrics_add("kprofefe_busy_retries_total", 1, "type", pprof_type_name(j->type), "result",
+	metrics_add(METRIC_BUSY_RETRIES_TOTAL, 1, "type", pprof_type_name(j->type), "result",
 		    result, NULL);
 }
 
@@ -350,7 +333,7 @@ static void start_waiting_jobs(collector_t *c)
 		if (budget_take_leaving(c->opt->budget, FETCH_RESERVE_BYTES,
 					budget_limit(c->opt->budget) / 4) != 0) {
 			if (!ev_is_active(&c->budget_timer)) {
-				metrics_add("kprofefe_fetch_budget_waits_total", 1, NULL);
+				metrics_add(METRIC_FETCH_BUDGET_WAITS_TOTAL, 1, NULL);
 				ev_timer_start(loop_ev(c->loop), &c->budget_timer);
 			}
 			return;
@@ -508,7 +491,7 @@ static void note_invalid(collector_t *c, const char *key, const char *message)
 	t = add_target(c, key);
 	t->invalid = xstrdup(message);
 	log_event(LOG_WARN, "pod skipped: invalid annotation", "pod", key, "error", message, NULL);
-	metrics_add("kprofefe_targets_invalid_total", 1, NULL);
+	metrics_add(METRIC_TARGETS_INVALID_TOTAL, 1, NULL);
 }
 
 static void note_target(collector_t *c, pod_target *pt)
@@ -585,7 +568,6 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 			     const collector_options *opt, collector_round_fn round_done,
 			     void *arg)
 {
-	collector_register_metrics();
 	collector_t *c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	c->kc = kc;

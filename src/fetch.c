@@ -19,21 +19,12 @@ struct fetch {
 	void *arg;
 };
 
-void fetch_register_metrics(void)
-{
-	metrics_register("kprofefe_fetch_total", "counter",
-			 "Profile fetches from pods by type and result (ok or why not).");
-	metrics_register("kprofefe_fetch_bytes_total", "counter",
-			 "Response body bytes received from pods' pprof endpoints, by type.");
-}
-
 static void count(enum pprof_type t, const char *result, size_t bytes)
 {
-	fetch_register_metrics();
-	metrics_add("kprofefe_fetch_total", 1.0, "type", pprof_type_name(t), "result", result,
+	metrics_add(METRIC_FETCH_TOTAL, 1.0, "type", pprof_type_name(t), "result", result,
 		    NULL);
 	if (bytes > 0)
-		metrics_add("kprofefe_fetch_bytes_total", (double)bytes, "type",
+		metrics_add(METRIC_FETCH_BYTES_TOTAL, (double)bytes, "type",
 			    pprof_type_name(t), NULL);
 }
 
@@ -228,7 +219,6 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 
 	if (opt == NULL)
 		opt = &none;
-	fetch_register_metrics();
 	seconds = opt->cpu_seconds > 0 ? opt->cpu_seconds : FETCH_DEFAULT_CPU_SECONDS;
 	f = xcalloc(1, sizeof(*f));
 	f->type = t;

@@ -53,7 +53,4 @@ size_t collector_targets(const collector_t *c);
 /* Stops the watch and every fetch (in-flight ones are canceled) and frees c. */
 void collector_stop(collector_t *c);
 
-/* Declares the collector's metrics (kprofefe_targets, ...). */
-void collector_register_metrics(void);
-
 #endif

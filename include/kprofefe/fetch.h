@@ -103,7 +103,4 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
  * frees it; done is never called. Counts result "canceled". NULL is a no-op. */
 void fetch_cancel(fetch *f);
 
-/* Registers the fetch metrics (idempotent; fetch_start also does it). */
-void fetch_register_metrics(void);
-
 #endif

@@ -277,7 +277,7 @@ static void fetch_and_wait(env *e, const char *route, enum pprof_type t, const f
 
 static double fetch_count(const char *type, const char *result)
 {
-	return metrics_get("kprofefe_fetch_total", "type", type, "result", result, NULL);
+	return metrics_get(METRIC_FETCH_TOTAL, "type", type, "result", result, NULL);
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -297,7 +297,7 @@ static void test_ok_gzip(void **state)
 	assert_true(o.seconds >= 0);
 	free(o.data);
 	assert_true(fetch_count("heap", "ok") == 1.0);
-	assert_true(metrics_get("kprofefe_fetch_bytes_total", "type", "heap", NULL) ==
+	assert_true(metrics_get(METRIC_FETCH_BYTES_TOTAL, "type", "heap", NULL) ==
 		    (double)heap_gz.len);
 	assert_int_equal(atomic_load(&auth_seen), 0); /* no credentials by default */
 }
