@@ -4,6 +4,8 @@
 # literal in include/ or src/), and no other.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/docs/lib.sh
+source "$root/tests/docs/lib.sh"
 page=$root/docs/configuration.md
 marker='<!-- annotations -->'
 
@@ -12,7 +14,7 @@ code=$(grep -rhoE '"profefe\.com/[A-Za-z0-9._-]+"' "$root/include" "$root/src" |
 
 grep -qxF "$marker" "$page" || { echo "FAIL: no line \"$marker\" before the annotations table of docs/configuration.md" >&2; exit 1; }
 # shellcheck disable=SC2016 # backquotes of Markdown, not of the shell
-docs=$(awk -v m="$marker" 'found && /^\|/ {print; seen = 1; next} found && seen {exit} $0 == m {found = 1}' "$page" |
+docs=$(md_table_after "$page" "$marker" |
 	tail -n +3 | sed -nE 's/^\| *`(profefe\.com\/[^`]+)` *\|.*/\1/p' | sort -u)
 
 if [[ $code != "$docs" ]]; then

@@ -11,6 +11,8 @@
 #   tests/docs/flags_test.sh KPROFEFE_BINARY KUBECTL_PROFEFE_BINARY
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/docs/lib.sh
+source "$root/tests/docs/lib.sh"
 (($# == 2)) || { echo "usage: $0 KPROFEFE_BINARY KUBECTL_PROFEFE_BINARY" >&2; exit 2; }
 kprofefe=$1
 plugin=$2
@@ -61,9 +63,9 @@ cells() {
 # help_flags prints (the default cell as written); fails if there is none.
 doc_flags() {
 	local marker="<!-- flags: $1 -->" file rows header col_flag=-1 col_env=-1 col_def=-1 i
-	file=$(grep -lF -- "$marker" "${docs[@]}" | head -1) || true
+	file=$(grep -lxF -- "$marker" "${docs[@]}" | head -1) || true
 	[[ -n $file ]] || { fail "no table of \`$1 --help\`'s flags in docs/ (a line \"$marker\" before it)"; return 1; }
-	rows=$(awk -v m="$marker" 'found && /^\|/ {print; seen = 1; next} found && seen {exit} index($0, m) == 1 {found = 1}' "$file")
+	rows=$(md_table_after "$file" "$marker")
 	mapfile -t header < <(cells "$(head -1 <<<"$rows")")
 	for i in "${!header[@]}"; do
 		case ${header[$i]} in
@@ -136,7 +138,7 @@ commands=$("$plugin" --help | awk '/^Commands:/ {on = 1; next} on && /^$/ {exit}
 [[ -n $commands ]] || fail "no command found in \`$plugin --help\`"
 while IFS= read -r cmd; do
 	# shellcheck disable=SC2086 # a command is words
-	if [[ -z $(help_flags "$plugin" $cmd) ]] && ! grep -qF -- "<!-- flags: kubectl profefe $cmd -->" "${docs[@]}"; then
+	if [[ -z $(help_flags "$plugin" $cmd) ]] && ! grep -qxF -- "<!-- flags: kubectl profefe $cmd -->" "${docs[@]}"; then
 		continue # no flag but --help: no table needed
 	fi
 	# shellcheck disable=SC2086

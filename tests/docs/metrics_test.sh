@@ -4,6 +4,8 @@
 # serves, with its type, and nothing else.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/docs/lib.sh
+source "$root/tests/docs/lib.sh"
 defs=$root/src/metrics_defs.c
 page=$root/docs/operations.md
 marker='<!-- metrics: kprofefe -->'
@@ -15,7 +17,7 @@ code=$(tr -d '\n\t' <"$defs" | grep -oE '\{"[a-z_:]+", *METRIC_[A-Z]+' |
 
 grep -qxF "$marker" "$page" || { echo "FAIL: no line \"$marker\" before the metrics table of docs/operations.md" >&2; exit 1; }
 # shellcheck disable=SC2016 # backquotes of Markdown, not of the shell
-docs=$(awk -v m="$marker" 'found && /^\|/ {print; seen = 1; next} found && seen {exit} $0 == m {found = 1}' "$page" |
+docs=$(md_table_after "$page" "$marker" |
 	tail -n +3 | sed -nE 's/^\| *`([a-z_:]+)` *\| *([a-z]+) *\|.*/\1 \2/p' | sort)
 
 if [[ $code != "$docs" ]]; then
