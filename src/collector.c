@@ -207,8 +207,7 @@ static void submit_profile(collector_t *c, target *tg, fetch_result *res)
 
 static void count_retry(const job *j, const fetch_result *res)
 {
-	const char *result = res->ok ? "ok" : res->reason && !strcmp(res->reason, "busy")
-						  ? "busy" : "failed";
+	const char *result = res->ok ? "ok" : res->reason == FETCH_BUSY ? "busy" : "failed";
 	metrics_add(METRIC_BUSY_RETRIES_TOTAL, 1, "type", pprof_type_name(j->type), "result",
 		    result, NULL);
 }
@@ -235,7 +234,7 @@ static int retry_busy_later(job *j, const fetch_result *res)
 	double window = t->pod->cpu_seconds;
 	double margin = (double)c->opt->cpu_margin_ms / 1000.0;
 
-	if (res->ok || j->retried || !res->reason || strcmp(res->reason, "busy") != 0)
+	if (j->retried || res->reason != FETCH_BUSY)
 		return 0;
 	double elapsed = ev_now(loop_ev(c->loop)) - t->round_start;
 	double left = c->opt->interval_s - elapsed - window - margin;
@@ -297,8 +296,8 @@ static void on_fetched(fetch_result *res, void *arg)
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
 		log_event(LOG_WARN, "profile fetch failed", "pod", t->key, "type",
-			  pprof_type_name(res->type), "reason", res->reason, "detail",
-			  res->body_reason, "error", res->message, "seconds", seconds, NULL);
+			  pprof_type_name(res->type), "reason", fetch_reason_name(res->reason), "detail",
+			  res->body_reason ? pprof_reason_name(res->body_reason) : NULL, "error", res->message, "seconds", seconds, NULL);
 	}
 	round_job_finished(c, !res->ok);
 	start_waiting_jobs(c);
