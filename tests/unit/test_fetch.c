@@ -241,9 +241,9 @@ static void on_done(fetch_result *res, void *arg)
 	o->status = res->status;
 	o->type = res->type;
 	o->seconds = res->seconds;
-	snprintf(o->reason, sizeof(o->reason), "%s", res->reason ? res->reason : "");
+	snprintf(o->reason, sizeof(o->reason), "%s", res->ok ? "" : fetch_reason_name(res->reason));
 	snprintf(o->body_reason, sizeof(o->body_reason), "%s",
-		 res->body_reason ? res->body_reason : "");
+		 pprof_reason_name(res->body_reason));
 	snprintf(o->message, sizeof(o->message), "%s", res->message ? res->message : "");
 	snprintf(o->url, sizeof(o->url), "%s", res->url);
 	o->data = fetch_result_take(res, &o->len);
@@ -332,7 +332,7 @@ static void test_raw_protobuf_gzipped(void **state)
 	assert_true(o.len > 2 && o.data[0] == 0x1f && o.data[1] == 0x8b);
 	unsigned char *raw;
 	size_t raw_len;
-	const char *why;
+	enum pprof_reason why;
 	assert_int_equal(pprof_gunzip(o.data, o.len, 0, &raw, &raw_len, &why), 0);
 	assert_int_equal(raw_len, heap_raw.len);
 	assert_memory_equal(raw, heap_raw.data, raw_len);

@@ -56,10 +56,11 @@ static void test_lag_sees_a_held_loop(void **state)
 	ev_timer_start(ev, &hold);
 	assert_true(test_run_until(ev, lag_seen, NULL, 5));
 	assert_true(held);
-	/* The beats before the hold were on time; one came at least 0.2 s late. */
+	/* The beat due during the hold came more than 0.1 s late (it waited 0.3 s less the
+	 * time already gone). Others may be late too on a loaded machine: no bound on them. */
 	double total = metrics_get(METRIC_LOOP_LAG_SECONDS, NULL);
-	assert_true(lag_bucket_count("0.025") >= 1);
 	assert_true(lag_bucket_count("0.1") <= total - 1);
+	assert_true(lag_bucket_count("+Inf") == total);
 	loop_free(loop);
 	ev_loop_destroy(ev);
 	metrics_reset();
