@@ -222,8 +222,9 @@ static int queue_over(const batch_t *b)
 static void keep_in_memory(batch_t *b, struct item *it, int front)
 {
 	queue_push(&b->queue, it, front);
-	while (queue_over(b) && queue_first(&b->queue) != it) {
-		struct item *old = queue_pop(&b->queue);
+	struct item *old;
+	while (queue_over(b) && queue_first(&b->queue) != it &&
+	       (old = queue_pop(&b->queue)) != NULL) {
 		char err[512] = "in-memory queue full";
 		if (b->spool && !stopping(b) && spool_item(b, old, err, sizeof(err)) == 0)
 			continue;
@@ -248,14 +249,15 @@ static void spool_queue(batch_t *b, enum unwritten unwritten)
 	struct item **items = xcalloc(n, sizeof(*items));
 	spool_entry *entries = xcalloc(n, sizeof(*entries));
 	int *rcs = xcalloc(n, sizeof(*rcs));
-	for (size_t i = 0; i < n; i++) {
-		items[i] = queue_pop(&b->queue);
-		entries[i] = item_entry(items[i]);
+	struct item *it;
+	for (size_t i = 0; i < n && (it = queue_pop(&b->queue)) != NULL; i++) {
+		items[i] = it;
+		entries[i] = item_entry(it);
 	}
 	char err[512] = "";
 	spool_put_group(b->spool, entries, n, rcs, err, sizeof(err));
 	for (size_t i = 0; i < n; i++) {
-		struct item *it = items[i];
+		it = items[i];
 		if (rcs[i] == 0) {
 			item_free(it);
 		} else if (unwritten == UNWRITTEN_DROP) {
@@ -447,9 +449,12 @@ static void pump(batch_t *b)
 	if (!profefe_up(b))
 		return;
 	int all = b->state == BATCH_STOPPING;
-	while ((b->queue.flushing || all) && b->queue.n > 0 &&
-	       b->n_inflight < (size_t)b->opt.upload_concurrency)
-		start_upload(b, queue_pop(&b->queue));
+	while ((b->queue.flushing || all) && b->n_inflight < (size_t)b->opt.upload_concurrency) {
+		struct item *it = queue_pop(&b->queue);
+		if (!it)
+			break;
+		start_upload(b, it);
+	}
 	if (b->queue.n == 0)
 		b->queue.flushing = 0;
 }
