@@ -108,8 +108,7 @@ lag_p99() {
 # sum_series BEFORE AFTER REGEX: the increase of the sum of the series matching REGEX.
 sum_series() {
 	awk -v re="$3" '
-	FNR == 1 { file++ }
-	$0 ~ re { if (file == 1) b += $NF; else a += $NF }
+	$0 ~ re { if (FILENAME == ARGV[1]) b += $NF; else a += $NF }
 	END { printf "%d\n", a - b }' "$1" "$2"
 }
 
@@ -130,12 +129,14 @@ one_run() {
 		--profefe-hostport "$PROFEFE_URL" --metrics-addr 127.0.0.1:0 \
 		--spool-dir "$spool" >"$log" 2>&1 &
 	collector_pid=$!
-	until grep -q 'msg="round finished"' "$log"; do
+	# Running as in steady state: a round's worth of fetches done (one per pod).
+	port=""
+	until [[ -n $port ]] && metrics "$port" >"$work/m0" &&
+		(($(sum_series /dev/null "$work/m0" '^kprofefe_fetch_total[{]') >= pods)); do
 		kill -0 "$collector_pid" 2>/dev/null || { say "$name died"; tail "$log" >&2; exit 1; }
 		sleep 0.5
+		port=$(sed -n 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' "$log" | head -1)
 	done
-	port=$(sed -n 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' "$log" | head -1)
-	metrics "$port" >"$work/m0"
 	scripts/cluster.sh profefe stop >/dev/null
 	say "$name on $disk: profefe down for $outage s ($(uptime | sed 's/.*load/load/'))"
 	sleep "$outage"
