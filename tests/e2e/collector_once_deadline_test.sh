@@ -7,7 +7,7 @@ source "$(dirname "$0")/collector_lib.sh"
 
 # once_status LOG: the status of the "--once round did not complete" event.
 once_status() {
-	jq -r 'select(.msg == "--once round did not complete") | .status' "$1"
+	log_json "$1" 'select(.msg == "--once round did not complete") | .status'
 }
 
 # 1. An unreachable API server: the kubeconfig's server is a loopback port
@@ -46,12 +46,12 @@ echo "PASS: --once-deadline ends an unfinished round with exit 1"
 	--once --cpu-seconds 5 --metrics-addr "" --spool-dir "$E2E_TMP/term.spool" \
 	--log-format json >"$E2E_TMP/term.log" 2>&1 &
 pid=$!
-wait_for 30 jq -e 'select(.msg == "pods listed")' "$E2E_TMP/term.log"
+wait_for 30 log_json_has "$E2E_TMP/term.log" '.msg == "pods listed"'
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 assert_eq 1 "$rc" "exit status of --once stopped by SIGTERM before its round ended"
 assert_eq fetches_unfinished "$(once_status "$E2E_TMP/term.log")" "status logged on SIGTERM"
-jq -e 'select(.msg == "--once round did not complete" and .reason == "SIGTERM")' \
-	"$E2E_TMP/term.log" >/dev/null || fail "no SIGTERM reason logged: $(cat "$E2E_TMP/term.log")"
+log_json_has "$E2E_TMP/term.log" '.msg == "--once round did not complete" and .reason == "SIGTERM"' ||
+	fail "no SIGTERM reason logged: $(cat "$E2E_TMP/term.log")"
 echo "PASS: SIGTERM before the round ended exits 1"
