@@ -101,7 +101,8 @@ typedef struct pod_target {
 	                      is base_url + "/" + pprof_endpoint() */
 } pod_target;
 
-/* The targets of one pod, in the order of the profefe.com/port list. */
+/* The targets of one pod: the primary first (see pod_targets_from), then the others in
+ * the order of the profefe.com/port list. */
 typedef struct pod_targets {
 	pod_target **v; /* owned, n of them */
 	size_t n;
@@ -127,7 +128,8 @@ typedef struct pod_targets {
  * sidecars; absent, defaults->port. Each item is one target. A bad item (not a number
  * nor a valid name, a name no container declares, a port listed twice) is refused by
  * itself: the others stay targets and out->refused says what was refused (TARGET).
- * When every item is refused the verdict is INVALID with that message in err.
+ * When every item is refused, or the list has more than POD_MAX_PORTS items, the
+ * verdict is INVALID with the message in err.
  *
  * Service: the base is profefe.com/service, else the owning workload's name
  * (pod_service_name). The primary target (the first item whose port the first
