@@ -30,9 +30,10 @@ static const char usage_main[] =
 	"next to a running collector.\n"
 	"\n"
 	"Commands:\n"
-	"  ls [--json] DIR         the files of DIR oldest first: age, service, type, size,\n"
-	"                          upload attempts, name, labels (DIR/quarantine and\n"
-	"                          DIR/rejected work too)\n"
+	"  ls [--json] PATH...     the files of each directory PATH (oldest first), or the\n"
+	"                          entry file PATH: age, service, type, size, upload\n"
+	"                          attempts, name, labels (DIR/quarantine and DIR/rejected\n"
+	"                          work too); a bad file shows what is wrong\n"
 	"  verify PATH...          checks every entry of each directory PATH, or the entry\n"
 	"                          file PATH, as the collector will: name, header, checksum,\n"
 	"                          then the profile (gzip and its CRC, pprof, samples); names\n"
@@ -183,9 +184,8 @@ static void ls_print_row(const char *name, uint64_t size, const spool_entry *e,
 
 /* ls reads headers and checksums only: the profile check (inflating every payload) is
  * verify's. */
-static void ls_one(const char *dir, const char *name, int64_t now)
+static void ls_one(const char *path, const char *name, int64_t now)
 {
-	char *path = join_path(dir, name);
 	struct stat st;
 	uint64_t size = lstat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 	spool_verdict v = {SPOOL_CHECK_NOT_ENTRY, "not a spool entry", 0};
@@ -197,30 +197,50 @@ static void ls_one(const char *dir, const char *name, int64_t now)
 	else
 		ls_print_row(name, size, e, &v, now);
 	spool_entry_free(e);
-	free(path);
+}
+
+static int ls_dir(const char *dir, int64_t now)
+{
+	char **names;
+	size_t n;
+	char err[512];
+	if (spool_list(dir, &names, &n, err, sizeof(err)) != 0)
+		return usage_error("%s", err);
+	for (size_t i = 0; i < n; i++) {
+		char *path = join_path(dir, names[i]);
+		ls_one(path, names[i], now);
+		free(path);
+	}
+	spool_list_free(names, n);
+	return -1;
 }
 
 static int cmd_ls(int argc, char **argv, char **pos)
 {
 	int npos = 0;
 	int rc = parse(ls_specs, sizeof(ls_specs) / sizeof(ls_specs[0]),
-		       "usage: kprofefe-spool ls [--json] DIR", argc, argv, pos, &npos);
+		       "usage: kprofefe-spool ls [--json] DIR|ENTRY...", argc, argv, pos, &npos);
 	if (rc >= 0)
 		return rc;
-	if (npos != 1)
-		return usage_error("ls takes one directory, got %s", npos ? "more" : "none");
-	char **names;
-	size_t n;
-	char err[512];
-	if (spool_list(pos[0], &names, &n, err, sizeof(err)) != 0)
-		return usage_error("%s", err);
+	if (npos == 0)
+		return usage_error("ls needs a spool directory or entry file");
+	struct stat st;
+	for (int i = 0; i < npos; i++)
+		if (stat(pos[i], &st) != 0)
+			return usage_error("no such spool directory or entry: %s", pos[i]);
 	int64_t now = now_ns();
 	if (!ls_json)
 		printf("%-8s %-24s %-12s %10s %8s  %-36s %s\n", "AGE", "SERVICE", "TYPE", "SIZE",
 		       "ATTEMPTS", "ENTRY", "LABELS");
-	for (size_t i = 0; i < n; i++)
-		ls_one(pos[0], names[i], now);
-	spool_list_free(names, n);
+	for (int i = 0; i < npos; i++) {
+		if (stat(pos[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			if ((rc = ls_dir(pos[i], now)) >= 0)
+				return rc;
+			continue;
+		}
+		const char *base = strrchr(pos[i], '/');
+		ls_one(pos[i], base ? base + 1 : pos[i], now);
+	}
 	return fflush(stdout) == 0 ? EXIT_FINE : EXIT_BAD;
 }
 
@@ -272,17 +292,21 @@ static int cmd_verify(int argc, char **argv, char **pos)
 		if (stat(pos[i], &st) != 0)
 			return usage_error("no such spool directory or entry: %s", pos[i]);
 	size_t checked = 0, bad = 0;
+	int dirs = 0;
 	for (int i = 0; i < npos; i++) {
 		if (stat(pos[i], &st) == 0 && S_ISDIR(st.st_mode)) {
 			if ((rc = verify_dir(pos[i], &checked, &bad)) >= 0)
 				return rc;
+			dirs++;
 			continue;
 		}
 		bad += (size_t)verify_one(pos[i], 0);
 		checked++;
 	}
-	fprintf(stderr, "kprofefe-spool: %zu file%s checked, %zu bad\n", checked,
-		checked == 1 ? "" : "s", bad);
+	/* how many a directory held is news; an entry named alone is not */
+	if (dirs > 0)
+		fprintf(stderr, "kprofefe-spool: %zu file%s checked, %zu bad\n", checked,
+			checked == 1 ? "" : "s", bad);
 	if (fflush(stdout) != 0)
 		return EXIT_BAD;
 	return bad ? EXIT_BAD : EXIT_FINE;

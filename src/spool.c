@@ -811,6 +811,7 @@ static const char *const check_names[SPOOL_CHECK_COUNT] = {
 	[SPOOL_CHECK_UNREADABLE] = "unreadable",
 	[SPOOL_CHECK_NOT_ENTRY] = "not_entry",
 	[SPOOL_CHECK_CORRUPT] = "corrupt",
+	[SPOOL_CHECK_UNKNOWN_TYPE] = "unknown_type",
 	[SPOOL_CHECK_BAD_PROFILE] = "bad_profile",
 	[SPOOL_CHECK_EMPTY_PROFILE] = "empty_profile",
 };
@@ -896,9 +897,22 @@ spool_entry *spool_read(const char *path, spool_verdict *v)
 	return e;
 }
 
+/* Non-zero when profefe stores profiles of this type: one of pprof_profefe_type's. */
+static int profefe_knows(const char *type)
+{
+	for (int t = 0; t < PPROF_TYPE_COUNT; t++)
+		if (strcmp(type, pprof_profefe_type((enum pprof_type)t)) == 0)
+			return 1;
+	return 0;
+}
+
 void spool_check_profile(const spool_entry *e, spool_verdict *v)
 {
 	*v = (spool_verdict){SPOOL_CHECK_OK, NULL, 0};
+	if (!profefe_knows(e->type)) {
+		*v = (spool_verdict){SPOOL_CHECK_UNKNOWN_TYPE, "not a profefe type", 0};
+		return;
+	}
 	enum pprof_type t;
 	/* only a trace is checked as its own kind: every other type is a pprof Profile */
 	if (pprof_type_parse(e->type, &t) != 0 || t != PPROF_TRACE)

@@ -134,6 +134,7 @@ enum spool_check {
 	SPOOL_CHECK_UNREADABLE,    /* open or read failed (err); peek retries, then quarantines */
 	SPOOL_CHECK_NOT_ENTRY,     /* the name is not an entry's; open quarantines it */
 	SPOOL_CHECK_CORRUPT,       /* header, lengths or checksum wrong; peek quarantines it */
+	SPOOL_CHECK_UNKNOWN_TYPE,  /* intact, but profefe has no such type: to rejected/ */
 	SPOOL_CHECK_BAD_PROFILE,   /* intact, but the payload is no profile (gzip, its trailer
 	                            * CRC, the pprof walk): profefe refuses it, to rejected/ */
 	SPOOL_CHECK_EMPTY_PROFILE, /* a profile without samples: profefe refuses it, and the
@@ -141,7 +142,8 @@ enum spool_check {
 	SPOOL_CHECK_COUNT
 };
 
-/* "ok", "unreadable", "not_entry", "corrupt", "bad_profile", "empty_profile" (static);
+/* "ok", "unreadable", "not_entry", "corrupt", "unknown_type", "bad_profile",
+ * "empty_profile" (static);
  * "unknown" out of range. */
 const char *spool_check_name(enum spool_check c);
 
@@ -174,10 +176,12 @@ void spool_list_free(char **names, size_t n);
 spool_entry *spool_read(const char *path, spool_verdict *v);
 
 /*
- * Checks e's payload as the replay and profefe will: a pprof Profile (gzip, inflated to
- * the end so its trailer's CRC-32 is checked, or uncompressed) with samples, or a Go
- * trace for type "trace". Sets v to SPOOL_CHECK_OK, SPOOL_CHECK_BAD_PROFILE (v->why:
- * pprof_body_check's reason) or SPOOL_CHECK_EMPTY_PROFILE.
+ * Checks e as the replay and profefe will: a type profefe knows (cpu, heap, other,
+ * goroutine, mutex, block, threadcreate, trace), then a pprof Profile (gzip, inflated
+ * to the end so its trailer's CRC-32 is checked, or uncompressed) with samples, or a Go
+ * trace for type "trace". Sets v to SPOOL_CHECK_OK, SPOOL_CHECK_UNKNOWN_TYPE,
+ * SPOOL_CHECK_BAD_PROFILE (v->why: pprof_body_check's reason) or
+ * SPOOL_CHECK_EMPTY_PROFILE.
  */
 void spool_check_profile(const spool_entry *e, spool_verdict *v);
 

@@ -28,7 +28,8 @@
 
 static int64_t fake_now = T0;
 /* spool_entry fields are char * (entries from peek are owned); these stand in for literals */
-static char s_svc[] = "svc", s_trace[] = "trace", s_big[] = "big", s_heap[] = "heap", s_cpu[] = "cpu", s_none[] = "";
+static char s_svc[] = "svc", s_big[] = "big", s_heap[] = "heap", s_cpu[] = "cpu", s_none[] = "";
+static char s_trace[] = "trace", s_allocs[] = "allocs", s_other[] = "other";
 static char s_labels[] = "namespace=default,pod=p%2C1";
 static int64_t fake_clock(void)
 {
@@ -831,6 +832,8 @@ static void test_verify_profiles(void **state)
 		{"heap.pb.gz", s_trace, SPOOL_CHECK_BAD_PROFILE, "not_trace"},
 		{"trace.out", s_trace, SPOOL_CHECK_OK, NULL},
 		{"trace.out", s_cpu, SPOOL_CHECK_BAD_PROFILE, "unexpected_trace"},
+		{"heap.pb.gz", s_allocs, SPOOL_CHECK_UNKNOWN_TYPE, "not a profefe type"},
+		{"heap.pb.gz", s_other, SPOOL_CHECK_OK, NULL}, /* allocs, as profefe has it */
 	};
 	char path[256];
 	snprintf(path, sizeof(path), "%s/" NAME_A, f->spool);
