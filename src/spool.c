@@ -898,8 +898,9 @@ void spool_check_profile(const spool_entry *e, spool_verdict *v)
 	if (pprof_type_parse(e->type, &t) != 0 || t != PPROF_TRACE)
 		t = PPROF_HEAP;
 	pprof_body_facts facts = {0, 0, 0};
-	if (pprof_body_inspect(t, e->data, e->len, 0, &facts, &v->why) == PPROF_BODY_INVALID) {
-		v->check = SPOOL_CHECK_BAD_PROFILE;
+	enum pprof_reason why = PPROF_REASON_NONE;
+	if (pprof_body_inspect(t, e->data, e->len, 0, &facts, &why) == PPROF_BODY_INVALID) {
+		*v = (spool_verdict){SPOOL_CHECK_BAD_PROFILE, pprof_reason_name(why), 0};
 		return;
 	}
 	if (t != PPROF_TRACE && facts.n_samples == 0) {

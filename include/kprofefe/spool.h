@@ -180,7 +180,7 @@ spool_entry *spool_read(const char *path, spool_verdict *v);
  * goroutine, mutex, block, threadcreate, trace), then a pprof Profile (gzip, inflated
  * to the end so its trailer's CRC-32 is checked, or uncompressed) with samples, or a Go
  * trace for type "trace". Sets v to SPOOL_CHECK_OK, SPOOL_CHECK_UNKNOWN_TYPE,
- * SPOOL_CHECK_BAD_PROFILE (v->why: pprof_body_check's reason) or
+ * SPOOL_CHECK_BAD_PROFILE (v->why: pprof_reason_name of pprof_body_check's reason) or
  * SPOOL_CHECK_EMPTY_PROFILE.
  */
 void spool_check_profile(const spool_entry *e, spool_verdict *v);
