@@ -58,7 +58,10 @@ log_json_has() {
 	shift
 	local args=("${@:1:$#-1}") filter=${!#}
 	[[ -f $file ]] || return 1
-	jq -Rn -e "${args[@]}" "any(inputs | fromjson? | ($filter); . != null and . != false)" "$file" >/dev/null
+	# reduce, not any/2 or first: jq 1.6's `?` catches their break and goes on
+	jq -Rn -e "${args[@]}" \
+		"reduce (inputs | fromjson? | ($filter) | select(. != null and . != false)) as \$x (false; true)" \
+		"$file" >/dev/null
 }
 
 # wait_for TIMEOUT_SECONDS CMD...: polls CMD every 0.2s until it succeeds;
