@@ -33,6 +33,10 @@ static const char usage_main[] =
 	"  load FILE...          upload local pprof files to profefe\n"
 	"  version               print the version\n"
 	"\n"
+	"The get, merge and load commands talk to the profefe at --profefe-hostport, else\n"
+	"$PROFEFE_URL, else " DEFAULT_PROFEFE " (where\n"
+	"`" QUERY_PORT_FORWARD "` puts it).\n"
+	"\n"
 	"Run `kubectl profefe COMMAND --help` for a command's flags.";
 
 /* ---- one program's worth of state: the loop and the clients every command may need ---- */
@@ -237,7 +241,7 @@ static struct {
 } get;
 
 #define PROFEFE_FLAG                                                                       \
-	{"profefe-hostport", 0, NULL, FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,           \
+	{"profefe-hostport", 0, "PROFEFE_URL", FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,  \
 	 "profefe's URL, http(s)://host:port"}
 #define TIMEOUT_FLAG                                                                       \
 	{"request-timeout", 0, NULL, FLAG_DURATION, &get.timeout, "30s",                    \
@@ -248,7 +252,7 @@ static const flag_spec services_specs[] = {PROFEFE_FLAG, TIMEOUT_FLAG};
 /* profefe's messages name the endpoint; this names the server too. */
 static int profefe_failed(const struct app *app, const char *error)
 {
-	fprintf(stderr, "error: profefe %s: %s\n", profefe_client_base_url(app->profefe), error);
+	query_print_profefe_error(stderr, app->profefe, error);
 	return 1;
 }
 

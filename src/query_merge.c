@@ -124,9 +124,10 @@ static void on_merged(const http_response *resp, void *arg)
 
 	run->req = NULL;
 	if (!resp->ok) {
-		fprintf(run->err, "error: profefe %s: merge of %zu profiles: %s\n",
-			profefe_client_base_url(run->c), run->n,
-			resp->error ? resp->error : "failed");
+		char *why = xasprintf("merge of %zu profiles: %s", run->n,
+				      resp->error ? resp->error : "failed");
+		query_print_profefe_error(run->err, run->c, why);
+		free(why);
 		finish(run, 1);
 		return;
 	}
@@ -178,7 +179,7 @@ static void on_listed(const profefe_profile_meta *items, size_t n, const char *e
 
 	run->req = NULL;
 	if (error) {
-		fprintf(run->err, "error: profefe %s: %s\n", profefe_client_base_url(run->c), error);
+		query_print_profefe_error(run->err, run->c, error);
 		finish(run, 1);
 		return;
 	}

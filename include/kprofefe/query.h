@@ -41,6 +41,18 @@ const char *const *query_profefe_types(void);
 /* Non-zero when name is one of them. */
 int query_is_profefe_type(const char *name);
 
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* The port-forward that reaches the profefe of daemonset/examples/profefe (and the
+ * chart's notes) from a laptop. */
+#define QUERY_PORT_FORWARD "kubectl -n profefe port-forward svc/profefe 10100"
+
+/* Prints one line on err for a failed profefe request: "error: profefe URL: error", or,
+ * when c could not connect to profefe (profefe_client_failure), that profefe is not
+ * reachable at its URL, and what to do: port-forward its Service (QUERY_PORT_FORWARD),
+ * or give its URL with --profefe-hostport or PROFEFE_URL. */
+void query_print_profefe_error(FILE *err, const profefe_client *c, const char *error);
+
 /* ---- listing -------------------------------------------------------------------------------- */
 
 typedef struct query_profiles_options {
