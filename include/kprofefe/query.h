@@ -155,8 +155,9 @@ typedef struct query_merge_options {
 	                        NULL: stderr */
 } query_merge_options;
 
-/* Called once: 0 when the file was written, 1 otherwise; n profiles went into it. */
-typedef void (*query_merge_fn)(int status, size_t n, void *arg);
+/* Called once: 0 when the file was written, 1 otherwise; n profiles went into it; path is
+ * the file's (NULL when none was written; lives during the call). */
+typedef void (*query_merge_fn)(int status, size_t n, const char *path, void *arg);
 
 typedef struct query_merge_run query_merge_run;
 
@@ -172,5 +173,15 @@ typedef struct query_merge_run query_merge_run;
 query_merge_run *query_merge(loop_t *loop, profefe_client *c, const query_merge_options *opt,
 			     query_merge_fn done, void *arg);
 void query_merge_cancel(query_merge_run *run);
+
+/*
+ * `get profile ID`: the stored profile id (GET /api/0/profiles/<id>, as profefe stores
+ * it) into a file: opt's output, else a new "<dir>/profile-<id>.pb.gz" (the id's '/'
+ * made '_'; a -N suffix rather than replacing a file); opt's timeout_ms, out and err as
+ * for a merge, the rest unused. done as for query_merge, with n 1. Cancel with
+ * query_merge_cancel.
+ */
+query_merge_run *query_get_profile(loop_t *loop, profefe_client *c, const char *id,
+				   const query_merge_options *opt, query_merge_fn done, void *arg);
 
 #endif
