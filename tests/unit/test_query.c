@@ -512,6 +512,49 @@ static void test_profiles_of_every_type(void **state)
 	env_free(e);
 }
 
+/* profefe down: every type's request fails alike, and that is told once, with what to
+ * do; a failure with a response is told as it is. */
+static void test_profiles_unreachable_told_once(void **state)
+{
+	env *e = env_new();
+	char err[128];
+	profefe_client *down = profefe_client_new(e->loop, "http://127.0.0.1:1", NULL, err,
+						  sizeof(err));
+	query_profiles_options o = {.service = "web"};
+	const char *head = "error: profefe is not reachable at http://127.0.0.1:1 (GET "
+			   "/api/0/profiles: ";
+	const char *tail = "): port-forward its Service (kubectl -n profefe port-forward "
+			   "svc/profefe 10100) or give its URL with --profefe-hostport or "
+			   "PROFEFE_URL\n";
+
+	(void)state;
+	assert_int_equal(profefe_client_failure(down), HTTP_FAIL_NONE);
+	query_profiles(e->loop, down, &o, on_profiles, e);
+	drive(e);
+	assert_non_null(e->error);
+	assert_null(strchr(e->error, ';'));
+	assert_int_equal(profefe_client_failure(down), HTTP_FAIL_CONNECT);
+	query_print_profefe_error(e->err_f, down, e->error);
+	fflush(e->err_f);
+	assert_int_equal(strncmp(e->err, head, strlen(head)), 0);
+	assert_true(e->err_len > strlen(tail));
+	assert_string_equal(e->err + e->err_len - strlen(tail), tail);
+	assert_ptr_equal(strchr(e->err, '\n'), e->err + e->err_len - 1); /* one line */
+	char *other = NULL;
+	size_t other_len = 0;
+	FILE *f = open_memstream(&other, &other_len);
+	assert_non_null(f);
+	query_print_profefe_error(f, e->c, "GET /api/0/profiles: HTTP 500: store is down");
+	assert_int_equal(fclose(f), 0);
+	char *want = xasprintf("error: profefe %s: GET /api/0/profiles: HTTP 500: store is down\n",
+			       fake_url);
+	assert_string_equal(other, want);
+	free(want);
+	free(other);
+	profefe_client_free(down);
+	env_free(e);
+}
+
 /* Labels are matched here: profefe is asked without them (its index misses profiles
  * that arrived out of time order), and the limit counts matching profiles only. */
 static void test_profiles_by_label(void **state)
@@ -630,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_profiles_of_every_type),
 		cmocka_unit_test(test_profiles_of_one_type),
+		cmocka_unit_test(test_profiles_unreachable_told_once),
 		cmocka_unit_test(test_load_uploads),
 		cmocka_unit_test(test_load_nothing_loadable),
 	};
