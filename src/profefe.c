@@ -31,7 +31,7 @@ struct profefe_client {
 	int use_tls;
 	profefe_client_options opt;
 	profefe_request *requests; /* running, so free can cancel them */
-	enum http_failure failure; /* of the latest request that got no response */
+	enum http_failure failure; /* of the latest request finished */
 };
 
 struct profefe_request {
@@ -638,8 +638,8 @@ static void on_http_done(const http_response *resp, void *arg)
 	if (!resp->ok) {
 		snprintf(err, sizeof(err), "%s: %s", r->endpoint, resp->error);
 		transport = err;
-		r->c->failure = resp->failure;
 	}
+	r->c->failure = resp->failure;
 	switch (r->kind) {
 	case KIND_UPLOAD: {
 		profefe_upload_result res;

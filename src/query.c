@@ -228,6 +228,7 @@ struct query_run {
 	size_t n_items;
 	char **errors;       /* distinct, in the order they came */
 	size_t n_errors;
+	int transport_failed; /* one of errors is a request that got no response */
 	/* loading */
 	query_load_fn load_done;
 	FILE *out, *err;
@@ -245,9 +246,15 @@ static char *strv_join(char *const *v, const char *sep)
 	return buf_detach(&b);
 }
 
-/* Keeps one of equal messages: with profefe down, every type's request fails alike. */
+/* Keeps one of equal messages, and one transport failure (curl's words differ in their
+ * timings): with profefe down, every type's request fails alike. */
 static void add_error(query_run *run, const char *error)
 {
+	if (profefe_client_failure(run->c) != HTTP_FAIL_NONE) {
+		if (run->transport_failed)
+			return;
+		run->transport_failed = 1;
+	}
 	for (size_t i = 0; i < run->n_errors; i++)
 		if (strcmp(run->errors[i], error) == 0)
 			return;
