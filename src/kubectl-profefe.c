@@ -15,6 +15,7 @@
 #include "kprofefe/query.h"
 #include "kprofefe/version.h"
 #include "kprofefe/web.h"
+#include "kprofefe/xalloc.h"
 
 #define PROG "kubectl-profefe"
 #define DEFAULT_PROFEFE "http://localhost:10100"
@@ -37,6 +38,9 @@ static const char usage_main[] =
 	"The get, merge and load commands talk to the profefe at --profefe-hostport, else\n"
 	"$PROFEFE_URL, else " DEFAULT_PROFEFE " (where\n"
 	"`" QUERY_PORT_FORWARD "` puts it).\n"
+	"\n"
+	"capture, merge and get profile ID take --web: go tool pprof's web UI on the file\n"
+	"written (needs Go).\n"
 	"\n"
 	"Run `kubectl profefe COMMAND --help` for a command's flags.";
 
@@ -235,13 +239,10 @@ static int capture_web_check(unsigned *types)
 /* The paths capture printed on out (one a line), for --web. */
 static char **split_lines(char *text, size_t *n)
 {
-	char **v = calloc(1, sizeof(char *));
+	char **v = xcalloc(1, sizeof(char *));
 	*n = 0;
-	for (char *line = strtok(text, "\n"); v && line; line = strtok(NULL, "\n")) {
-		char **w = realloc(v, (*n + 2) * sizeof(char *));
-		if (!w)
-			break;
-		v = w;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		v = xrealloc(v, (*n + 2) * sizeof(char *));
 		v[(*n)++] = line;
 		v[*n] = NULL;
 	}
@@ -501,7 +502,7 @@ static void on_written(int status, size_t n, const char *path, void *arg)
 	(void)n;
 	app->status = status;
 	if (path)
-		app->file = strdup(path);
+		app->file = xstrdup(path);
 }
 
 static void start_get_profile(struct app *app, void *arg)
@@ -561,7 +562,8 @@ static int cmd_get_profiles(int argc, char **argv)
 static int cmd_get(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: kubectl profefe get services|profiles|profile-types [flags]";
+		"Usage: kubectl profefe get services|profiles|profile-types [flags]\n"
+		"       kubectl profefe get profile ID [-o FILE] [--web]";
 
 	if (argc < 2)
 		return usage_error("get what? services, profiles or profile-types");
