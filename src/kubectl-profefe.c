@@ -264,6 +264,8 @@ static int cmd_capture(int argc, char **argv)
 	struct app app;
 	capture_options o = {0};
 	unsigned types = 0;
+	char *paths = NULL; /* --web reads the paths back (capture prints them at the end) */
+	size_t paths_len = 0;
 
 	cap.cpu_seconds = 0;
 	rc = parse(capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), usage_capture,
@@ -305,9 +307,6 @@ static int cmd_capture(int argc, char **argv)
 	 * when stdout (their paths) goes elsewhere. */
 	o.progress = isatty(STDERR_FILENO) ? stderr : NULL;
 	o.progress_items = !isatty(STDOUT_FILENO);
-	/* --web reads the paths back (capture prints them at the end). */
-	char *paths = NULL;
-	size_t paths_len = 0;
 	if (webo.on && !(o.out = open_memstream(&paths, &paths_len))) {
 		rc = fail("open_memstream failed");
 		goto out;

@@ -309,6 +309,8 @@ static char queries[2048];  /* "type|from|to|labels\n" per GET /api/0/profiles *
 static char uploads[2048];  /* "service|type|labels|bytes\n" per POST */
 static atomic_int n_uploads;
 
+#define STORED_P1 "\x1f\x8b stored p1"
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
@@ -379,6 +381,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (!strcmp(method, "GET") && !strcmp(url, "/api/0/profiles"))
 		return profiles(c);
+	if (!strcmp(method, "GET") && !strcmp(url, "/api/0/profiles/p1"))
+		return reply(c, 200, STORED_P1); /* gzip's magic: what profefe stores */
 	if (!strcmp(method, "POST") && !strcmp(url, "/api/0/profiles")) {
 		char line[512], body[128];
 		int n = ++n_uploads;
@@ -657,6 +661,62 @@ static void test_load_nothing_loadable(void **state)
 	env_free(e);
 }
 
+static void on_written(int status, size_t n, const char *path, void *arg)
+{
+	env *e = arg;
+
+	e->done = 1;
+	e->failures = status;
+	assert_int_equal(n, 1);
+	free(e->error);
+	e->error = path ? xstrdup(path) : NULL; /* the path, here */
+}
+
+/* get profile ID: the stored bytes into profile-<id>.pb.gz (never replacing one), or
+ * -o; an unknown id is profefe's 404, said with the id. */
+static void test_get_profile(void **state)
+{
+	char dir[] = "/tmp/test_query.XXXXXX";
+	env *e = env_new();
+	query_merge_options o = {.out = e->out_f, .err = e->err_f};
+	char buf[64] = "";
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	o.dir = dir;
+	for (int i = 0; i < 2; i++) {
+		e->done = 0;
+		query_get_profile(e->loop, e->c, "p1", &o, on_written, e);
+		drive(e);
+		assert_int_equal(e->failures, 0);
+		char *want = i ? xasprintf("%s/profile-p1-1.pb.gz", dir)
+			       : xasprintf("%s/profile-p1.pb.gz", dir);
+		assert_string_equal(e->error, want);
+		assert_non_null(f = fopen(want, "rb"));
+		assert_int_equal(fread(buf, 1, sizeof(buf) - 1, f), strlen(STORED_P1));
+		fclose(f);
+		assert_string_equal(buf, STORED_P1);
+		free(want);
+	}
+	for (int i = 0; i < 2; i++) {
+		char *p = i ? xasprintf("%s/profile-p1-1.pb.gz", dir)
+			    : xasprintf("%s/profile-p1.pb.gz", dir);
+		assert_int_equal(unlink(p), 0);
+		free(p);
+	}
+	e->done = 0;
+	query_get_profile(e->loop, e->c, "nope", &o, on_written, e);
+	drive(e);
+	assert_int_equal(e->failures, 1);
+	assert_null(e->error);
+	char *want = xasprintf("error: profefe %s: profile nope: HTTP 404: ", fake_url);
+	assert_non_null(strstr(e->err, want));
+	free(want);
+	assert_int_equal(rmdir(dir), 0);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_profiles_of_every_type),
 		cmocka_unit_test(test_profiles_of_one_type),
 		cmocka_unit_test(test_profiles_unreachable_told_once),
+		cmocka_unit_test(test_get_profile),
 		cmocka_unit_test(test_load_uploads),
 		cmocka_unit_test(test_load_nothing_loadable),
 	};
