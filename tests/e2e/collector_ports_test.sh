@@ -38,8 +38,8 @@ rc=0
 	--profiles cpu,heap --pod-labels "$version,hash=pod-template-hash" \
 	>"$E2E_TMP/once.log" 2>&1 || rc=$?
 [[ $rc == 0 ]] || fail "kprofefe --once exited $rc: $(cat "$E2E_TMP/once.log")"
-log=$(jq -c "select(.pod? // \"\" | startswith(\"$ns/\"))" "$E2E_TMP/once.log") ||
-	fail "the log is not JSON lines: $(cat "$E2E_TMP/once.log")"
+# shellcheck disable=SC2016 # jq's $ns
+log=$(log_json "$E2E_TMP/once.log" --arg ns "$ns/" 'select(.pod // "" | startswith($ns))')
 
 # labels SERVICE TYPE [LABELS]: the one stored profile's labels, k=v sorted, comma-joined.
 labels() {
@@ -105,14 +105,19 @@ merge all.pb.gz ""
 assert_contains "$(cat "$E2E_TMP/all.pb.gz.err")" "merged 2 profiles of service rel-$ns, type cpu" "merge of both releases"
 
 # A running collector: a label changed on a running pod applies from the next round.
-collector_start watch node-a --profiles heap --pod-labels "$version"
+collector_start watch node-a --profiles heap --pod-labels "$version" --log-format json
 wait_for 30 count_at_least 1 "rel-$ns" heap "version=v2,pod=rel-bbbb22-x1"
 kubectl label pod rel-bbbb22-x1 -n "$ns" --overwrite "$version=v3" >/dev/null
 wait_for 30 count_at_least 1 "rel-$ns" heap "version=v3,pod=rel-bbbb22-x1"
 # Deleting a pod removes every target it had.
 "$CLUSTER" pod del named-7d9f8c-x1 --namespace "$ns"
 # (a deleted pod is seen deleting first, or gone)
-removed() { sed -n 's/.*msg="target removed" pod=\([^ ]*named[^ ]*\) reason=\(deleting\|"pod deleted"\)$/\1/p' "$E2E_TMP/watch.log" | sort | tr '\n' ' '; }
+removed() {
+	# shellcheck disable=SC2016 # jq's $p
+	log_json "$E2E_TMP/watch.log" --arg p "$ns/named-" \
+		'select(.msg == "target removed" and (.reason == "deleting" or .reason == "pod deleted")
+			and (.pod | startswith($p))) | .pod' | sort | tr '\n' ' '
+}
 both_removed() { [[ $(removed) == "$ns/named-7d9f8c-x1:6060 $ns/named-7d9f8c-x1:7070 " ]]; }
 wait_for 30 both_removed
 collector_stop watch
