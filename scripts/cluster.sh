@@ -762,6 +762,7 @@ env_cmd() {
 		export KPROFEFE_AUTHPROXY=$(bin authproxy)
 		export KPROFEFE_KREW=$(bin krew)
 		export KPROFEFE_HELM=$(bin helm)
+		export KPROFEFE_MONITORING_CRDS=$(kpf_monitoring_crds_path)
 		export NO_PROXY=127.0.0.1,localhost,10.244.0.0/16\${NO_PROXY:+,\$NO_PROXY}
 		export no_proxy=127.0.0.1,localhost,10.244.0.0/16\${no_proxy:+,\$no_proxy}
 	EOF
