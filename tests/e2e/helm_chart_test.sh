@@ -54,7 +54,7 @@ assert_eq "agent-kprofefe" "$names" "object names of release agent"
 # chart renders what daemonset/ plus its monitoring component build, less
 # Helm's labels. The component's files are what scripts/monitoring-component.sh
 # writes from the chart (so the dashboard JSON has one source).
-mon_on=(--set podMonitor.enabled=true,prometheusRule.enabled=true,dashboards.enabled=true)
+mon_on=(--set podMonitor.enabled=true --set prometheusRule.enabled=true --set dashboards.enabled=true)
 mkdir -p "$E2E_TMP/overlay"
 rel=$(realpath --relative-to="$E2E_TMP/overlay" "$DS_DIR")
 printf 'resources: [%s]\ncomponents: [%s/monitoring]\n' "$rel" "$rel" >"$E2E_TMP/overlay/kustomization.yaml"
