@@ -12,6 +12,13 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/helm_lib.sh
 source "$(dirname "$0")/helm_lib.sh"
+# shellcheck source=tests/e2e/monitoring_lib.sh
+source "$(dirname "$0")/monitoring_lib.sh"
+
+# as_objects (kubectl create --dry-run=client) maps kinds through the API
+# server: the PodMonitor and PrometheusRule need their CRDs there.
+e2e_extra_cleanup() { monitoring_crds_remove; }
+monitoring_crds_install
 
 # ------------------------------------------------------------- helm lint --
 
@@ -119,7 +126,7 @@ assert_eq "7m 11m 20m 21m 1h 22m" "$(for a in CollectorDown CollectorNotReady Fe
 for a_want in "FetchFailing|> 0.5" "UploadsFailing|> 0.2" "SpoolOldestEntryOld|> 7200" "MemoryBudgetSaturated|> 0.8" "CollectorDown|up{job=\"profiler\"}"; do
 	assert_contains "$(r "Kprofefe${a_want%%|*}" .expr)" "${a_want#*|}" "Kprofefe${a_want%%|*}'s expression"
 done
-dash=$(obj ConfigMap profiler-dashboard <<<"$mon") || fail "no ConfigMap profiler-dashboard"
+dash=$(obj ConfigMap kprofefe-profiler-dashboard <<<"$mon") || fail "no ConfigMap kprofefe-profiler-dashboard"
 assert_eq 'grafana 1 perf Profiling' "$(jq -r '"\(.metadata.namespace) \(.metadata.labels.grafana_dashboard) \(.metadata.labels.team) \(.metadata.annotations.grafana_folder)"' <<<"$dash")" "dashboards values"
 
 # ----------------------------------------------------- every value lands --
