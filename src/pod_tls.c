@@ -385,7 +385,7 @@ void pod_tls_note_target(const pod_tls *t, const char *pod_key)
 	pod_tls_register_metrics();
 	if (!t->https || !t->insecure)
 		return;
-	log_event(LOG_WARN, "pod's certificate not verified (--pod-insecure-skip-verify)", "pod",
+	log_event(LOG_WARN, "pod certificate not verified (--pod-insecure-skip-verify)", "pod",
 		  pod_key, NULL);
 	metrics_add("kprofefe_pod_tls_insecure_total", 1, NULL);
 }

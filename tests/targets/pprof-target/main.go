@@ -93,7 +93,13 @@ func addTLSFlags() *tlsOptions {
 // serve listens with TLS; /healthz stays open so that the cluster script can
 // tell the pod is up, the pprof prefix gets the token and client checks.
 func (o *tlsOptions) serve(addr string, mux *http.ServeMux, prefix string) error {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	// Read at each handshake: a test learns the pod's IP only once the pod
+	// runs, then writes the certificate naming it (and a renewal applies too).
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c, err := tls.LoadX509KeyPair(o.cert, o.key)
+			return &c, err
+		}}
 	if o.clientCA != "" {
 		pem, err := os.ReadFile(o.clientCA)
 		if err != nil {
@@ -112,7 +118,7 @@ func (o *tlsOptions) serve(addr string, mux *http.ServeMux, prefix string) error
 		}
 		mux.ServeHTTP(w, r)
 	})}
-	return srv.ListenAndServeTLS(o.cert, o.key)
+	return srv.ListenAndServeTLS("", "")
 }
 
 // allowed answers 401 or 403 and returns false when a check fails.
