@@ -52,15 +52,6 @@ char *delta_labels(const char *labels, const delta_verdict *v)
 	return all;
 }
 
-void delta_register_metrics(void)
-{
-	metrics_register("kprofefe_profiles_skipped_total", "counter",
-			 "Profiles fetched and not uploaded, by type and reason (empty: no samples).");
-	metrics_register("kprofefe_delta_ignored_total", "counter",
-			 "Delta profiles asked for and answered cumulative (a Go server that ignores "
-			 "?seconds=), stored as cumulative, by type.");
-}
-
 char *delta_collected_labels(enum pprof_type t, int asked, const pprof_body_facts *facts,
 			     const char *pod, const char *labels, int *said)
 {
@@ -68,7 +59,7 @@ char *delta_collected_labels(enum pprof_type t, int asked, const pprof_body_fact
 
 	delta_inspect(t, asked, facts, &v);
 	if (v.ignored) {
-		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(t), NULL);
+		metrics_add(METRIC_DELTA_IGNORED_TOTAL, 1, "type", pprof_type_name(t), NULL);
 		if (!*said)
 			log_event(LOG_WARN, "pod ignores ?seconds=: its delta profiles are stored "
 				  "as cumulative (delta=false); an older Go net/http/pprof?", "pod",
@@ -76,7 +67,7 @@ char *delta_collected_labels(enum pprof_type t, int asked, const pprof_body_fact
 		*said = 1;
 	}
 	if (v.kind == DELTA_DELTA && v.empty) {
-		metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(t),
+		metrics_add(METRIC_PROFILES_SKIPPED_TOTAL, 1, "type", pprof_type_name(t),
 			    "reason", "empty", NULL);
 		return NULL;
 	}

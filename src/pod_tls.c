@@ -17,15 +17,6 @@
 /* Measured: see pod_tls_extra_reserve. */
 #define TLS_EXTRA_RESERVE_BYTES ((size_t)52 << 10)
 
-void pod_tls_register_metrics(void)
-{
-	metrics_register("kprofefe_pod_tls_insecure_total", "counter",
-			 "https targets added whose certificate is not verified "
-			 "(--pod-insecure-skip-verify).");
-	metrics_register("kprofefe_pod_token_reloads_total", "counter",
-			 "Bearer tokens for pods read again after their file changed, by result.");
-}
-
 static const char *str_or_empty(const char *s)
 {
 	return s ? s : "";
@@ -350,10 +341,10 @@ static void token_refresh(pod_tls_file *f, const char *pod_key)
 	/* The options only matter for the service-account check, which looks at the
 	 * default path here: a token that became the collector's own is refused too. */
 	if (token_load(f, NULL, why, sizeof(why)) == 0) {
-		metrics_add("kprofefe_pod_token_reloads_total", 1, "result", "ok", NULL);
+		metrics_add(METRIC_POD_TOKEN_RELOADS_TOTAL, 1, "result", "ok", NULL);
 		return;
 	}
-	metrics_add("kprofefe_pod_token_reloads_total", 1, "result", "failed", NULL);
+	metrics_add(METRIC_POD_TOKEN_RELOADS_TOTAL, 1, "result", "failed", NULL);
 	log_event(LOG_WARN, "pod token could not be read again; sending the last one read", "pod",
 		  pod_key, "error", why, NULL);
 }
@@ -361,7 +352,6 @@ static void token_refresh(pod_tls_file *f, const char *pod_key)
 void pod_tls_request_for(pod_tls *t, const char *pod_key, const char *ip, int port,
 			 pod_tls_request *req)
 {
-	pod_tls_register_metrics();
 	memset(req, 0, sizeof(*req));
 	if (!t->https)
 		return;
@@ -382,12 +372,11 @@ void pod_tls_request_for(pod_tls *t, const char *pod_key, const char *ip, int po
 
 void pod_tls_note_target(const pod_tls *t, const char *pod_key)
 {
-	pod_tls_register_metrics();
 	if (!t->https || !t->insecure)
 		return;
 	log_event(LOG_WARN, "pod certificate not verified (--pod-insecure-skip-verify)", "pod",
 		  pod_key, NULL);
-	metrics_add("kprofefe_pod_tls_insecure_total", 1, NULL);
+	metrics_add(METRIC_POD_TLS_INSECURE_TOTAL, 1, NULL);
 }
 
 /* An OpenSSL client connection holds its SSL object, the session, the peer's certificate

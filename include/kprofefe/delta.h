@@ -46,9 +46,6 @@ char *delta_labels(const char *labels, const delta_verdict *v);
 
 /* ---- the collector's use ------------------------------------------------------------ */
 
-/* Declares kprofefe_profiles_skipped_total and kprofefe_delta_ignored_total. */
-void delta_register_metrics(void);
-
 /*
  * The labels to store a fetched profile with: labels (the pod's, encoded) plus its
  * delta labels. NULL when it is not to be stored: an empty delta (nothing happened in

@@ -106,6 +106,4 @@ size_t pod_tls_extra_reserve(const pod_tls *t);
  * service account's. 0, or -1 with err. */
 int pod_tls_options_check(const pod_tls_options *opt, char *err, size_t errlen);
 
-void pod_tls_register_metrics(void);
-
 #endif

@@ -18,7 +18,7 @@ static delta_verdict inspect(const char *file, enum pprof_type t, int asked)
 {
 	test_file f = test_data_load(file);
 	pprof_body_facts facts;
-	const char *reason;
+	enum pprof_reason reason;
 	delta_verdict v;
 
 	assert_int_not_equal(pprof_body_inspect(t, f.data, f.len, 0, &facts, &reason),

@@ -187,12 +187,12 @@ static void test_insecure(void **state)
 	pod_tls_request_for(&t->tls, t->key, t->ip, t->port, &req);
 	assert_int_equal(req.tls.insecure, 1);
 	pod_tls_note_target(&t->tls, t->key);
-	assert_true(metrics_get("kprofefe_pod_tls_insecure_total", NULL) == 1.0);
+	assert_true(metrics_get(METRIC_POD_TLS_INSECURE_TOTAL, NULL) == 1.0);
 	pod_target_free(t);
 	/* An http pod is not counted: there is nothing to verify. */
 	t = target_of("", "10.1.2.3", &fx->opt);
 	pod_tls_note_target(&t->tls, t->key);
-	assert_true(metrics_get("kprofefe_pod_tls_insecure_total", NULL) == 1.0);
+	assert_true(metrics_get(METRIC_POD_TLS_INSECURE_TOTAL, NULL) == 1.0);
 	pod_target_free(t);
 }
 
@@ -306,11 +306,11 @@ static void test_token_reload(void **state)
 				  "10.1.2.3", &fx->opt);
 	expect_header(t, "Authorization: Bearer first");
 	expect_header(t, "Authorization: Bearer first");
-	assert_true(metrics_get("kprofefe_pod_token_reloads_total", "result", "ok", NULL) == 0.0);
+	assert_true(metrics_get(METRIC_POD_TOKEN_RELOADS_TOTAL, "result", "ok", NULL) == 0.0);
 
 	swap_token(fx, "api", "gen2", "second\n");
 	expect_header(t, "Authorization: Bearer second");
-	assert_true(metrics_get("kprofefe_pod_token_reloads_total", "result", "ok", NULL) == 1.0);
+	assert_true(metrics_get(METRIC_POD_TOKEN_RELOADS_TOTAL, "result", "ok", NULL) == 1.0);
 
 	/* Rewritten in place, same size: the mtime tells. */
 	struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
@@ -323,7 +323,7 @@ static void test_token_reload(void **state)
 	/* Gone or unusable: the last good one goes on, and the failure is counted. */
 	write_file(gen2, "token", "");
 	expect_header(t, "Authorization: Bearer third!");
-	assert_true(metrics_get("kprofefe_pod_token_reloads_total", "result", "failed", NULL) >= 1.0);
+	assert_true(metrics_get(METRIC_POD_TOKEN_RELOADS_TOTAL, "result", "failed", NULL) >= 1.0);
 	write_file(gen2, "token", "fourth");
 	expect_header(t, "Authorization: Bearer fourth");
 	free(file);
