@@ -72,9 +72,13 @@ good=(by-ip by-name token mtls)
 
 # The targets refuse what lacks their credential: the token and the client
 # certificate are really checked.
-assert_eq 401 "$(http_code "https://$("$CLUSTER" pod ip token --namespace "$ns"):6060/debug/pprof/heap" \
-	--cacert "$pki/ca.crt" --connect-to "token.tls.test:6060:$("$CLUSTER" pod ip token --namespace "$ns"):6060" \
-	-H "Authorization: Bearer wrong")" "token pod's answer to a wrong token"
+to_pod() { echo "--connect-to" "$1.tls.test:6060:$("$CLUSTER" pod ip "$1" --namespace "$ns"):6060"; }
+# shellcheck disable=SC2046
+assert_eq 401 "$(http_code https://token.tls.test:6060/debug/pprof/heap --cacert "$pki/ca.crt" \
+	$(to_pod token) -H "Authorization: Bearer wrong")" "token pod's answer to a wrong token"
+# shellcheck disable=SC2046
+assert_eq 403 "$(http_code https://mtls.tls.test:6060/debug/pprof/heap --cacert "$pki/ca.crt" \
+	$(to_pod mtls))" "mTLS pod's answer to a client without a certificate"
 
 # ---- bad values, one per annotation (no process needed: refused before any fetch) ----
 bad_pod() {
