@@ -259,7 +259,7 @@ enum pod_verdict pod_target_from(const kube_pod *pod, const pod_defaults *defaul
 		pod_defaults_init(&dflt);
 		defaults = &dflt;
 	}
-	if (enable == NULL || strcmp(enable, "true") != 0)
+	if (enable ? strcmp(enable, "true") != 0 : !defaults->named)
 		return ignored("not_enabled", err, errlen);
 	if (pod->deleting)
 		return ignored("deleting", err, errlen);

@@ -230,7 +230,7 @@ static int read_credentials(const char *name, const pod_tls_options *opt, pod_tl
 		return -1;
 	}
 	if (opt == NULL || opt->credentials_dir == NULL || *opt->credentials_dir == '\0') {
-		snprintf(why, whylen, "no --pod-credentials-dir was given to the collector");
+		snprintf(why, whylen, "no --pod-credentials-dir was given");
 		return -1;
 	}
 	char *dir = xasprintf("%s/%s", opt->credentials_dir, name);
@@ -332,6 +332,18 @@ char *pod_tls_base_url(const pod_tls *t, const char *ip, int port, const char *p
 	if (strchr(ip, ':') != NULL)
 		return xasprintf("%s://[%s]:%d%s", scheme, ip, port, path);
 	return xasprintf("%s://%s:%d%s", scheme, ip, port, path);
+}
+
+void pod_tls_set_scheme(pod_tls *t, int https, const pod_tls_options *opt)
+{
+	if (https == t->https)
+		return;
+	pod_tls_clear(t);
+	if (!https)
+		return;
+	t->https = 1;
+	t->insecure = opt && opt->insecure;
+	t->ca_file = opt && opt->ca_file && *opt->ca_file ? xstrdup(opt->ca_file) : NULL;
 }
 
 /* ---- per fetch --------------------------------------------------------------------------- */

@@ -32,6 +32,8 @@ typedef struct pod_defaults {
 	                        (and a trace) fits the scrape interval */
 	int delta;           /* 1: allocs, block and mutex as deltas over cpu_seconds */
 	const pod_tls_options *tls; /* NULL: no --pod-ca, no credentials (pod_tls.h) */
+	int named;           /* a pod the user named (capture): profefe.com/enable may be
+	                        absent (not another value) */
 } pod_defaults;
 
 /* Fills d with the values in the comments above. */

@@ -78,6 +78,10 @@ int pod_tls_equal(const pod_tls *a, const pod_tls *b);
  * Caller frees. */
 char *pod_tls_base_url(const pod_tls *t, const char *ip, int port, const char *path);
 
+/* Makes t https (with opt's CA and insecure) or http (dropping credentials): what a
+ * command line's --scheme does over the annotation. */
+void pod_tls_set_scheme(pod_tls *t, int https, const pod_tls_options *opt);
+
 /* What one fetch sends: point fetch_options' tls and headers at its fields. */
 typedef struct pod_tls_request {
 	http_tls tls;
