@@ -144,8 +144,7 @@ static void strip_pod_prefix(const kube_pod *pod, char *why)
 	free(prefix);
 }
 
-/* The command line's --port, --path and --scheme over the pod's annotations; a pod's
- * credentials only directly (the API server's proxy sends its own Authorization). */
+/* The command line's --port, --path and --scheme over the pod's annotations. */
 static int apply_overrides(pod_target *t, const capture_options *opt, char *why, size_t whylen)
 {
 	char *path = NULL;
@@ -161,12 +160,6 @@ static int apply_overrides(pod_target *t, const capture_options *opt, char *why,
 		pod_tls_set_scheme(&t->tls, strcmp(opt->scheme, "https") == 0, opt->pod_tls);
 	free(t->base_url);
 	t->base_url = pod_tls_base_url(&t->tls, t->ip, t->port, t->path);
-	if (t->tls.credentials && !opt->direct) {
-		snprintf(why, whylen, "annotation %s=\"%s\": the API server's pod proxy cannot "
-				      "carry a pod's credentials (use --direct with "
-				      "--pod-credentials-dir)", POD_ANN_CREDENTIALS, t->tls.credentials);
-		return -1;
-	}
 	return 0;
 }
 
@@ -188,6 +181,12 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 		return refuse(named, why, whylen, "not Running (phase %s)",
 			      *pod->phase ? pod->phase : "unknown");
 
+	/* The proxy's Authorization is the kubeconfig's, for the API server. */
+	const char *creds = kube_pod_annotation(pod, POD_ANN_CREDENTIALS);
+	if (creds && !opt->direct)
+		return refuse(1, why, whylen, "annotation %s=\"%.100s\": the API server's pod proxy "
+			      "cannot carry a pod's credentials (use --direct with "
+			      "--pod-credentials-dir)", POD_ANN_CREDENTIALS, creds);
 	pod_defaults_init(&d);
 	d.named = named;
 	d.tls = opt->pod_tls;
