@@ -43,9 +43,13 @@ captured() {
 since=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 capture proxy web
 captured proxy web
-jq -e --arg ns "$ns" --arg since "$since" 'select(.stageTimestamp >= $since and
-	(.requestURI | startswith("/api/v1/namespaces/\($ns)/pods/https:web:6060/proxy/debug/pprof/heap")))' \
-	"$KPROFEFE_AUDIT_LOG" >/dev/null || fail "no pods/https:web:6060 proxy request in the audit log"
+# proxied: the audit log (written a moment after the request) holds the capture's.
+proxied() {
+	[[ -n $(jq -c --arg ns "$ns" --arg since "$since" 'select(.stageTimestamp >= $since and
+		(.requestURI | startswith("/api/v1/namespaces/\($ns)/pods/https:web:6060/proxy/debug/pprof/heap")))' \
+		"$KPROFEFE_AUDIT_LOG") ]]
+}
+wait_for 10 proxied
 
 # 2. --direct, verified against the test's CA.
 capture direct web --direct --pod-ca "$pki/ca.crt"
