@@ -16,7 +16,7 @@ source "$(dirname "$0")/hostile_lib.sh"
 source "$(dirname "$0")/tls_lib.sh"
 
 : "${KPROFEFE_HOSTILE_POD:?run through tests/e2e/run.sh (scripts/cluster.sh env sets it)}"
-node=node-tls
+node="node-tls"
 ns=tls-$RANDOM
 pki=$E2E_TMP/pki
 creds=$E2E_TMP/creds

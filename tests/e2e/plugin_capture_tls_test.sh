@@ -28,13 +28,14 @@ capture() {
 
 # captured NAME POD: both profiles of POD are files go tool pprof reads.
 captured() {
-	local t f
+	local t f index
 	assert_eq 0 "$rc" "exit status of capture $1 (stderr: $(cat "$E2E_TMP/$1.err"))"
 	for t in heap goroutine; do
 		f=$(ls "$E2E_TMP/$1"/profile-$t-"$2"-*.pb.gz 2>/dev/null | head -1)
 		[[ -n $f ]] || fail "capture $1: no $t profile of $2 (stderr: $(cat "$E2E_TMP/$1.err"))"
 		# A young heap may hold nothing in use yet: what it allocated counts.
-		pprof_top "$f" $([[ $t == heap ]] && echo -sample_index=alloc_space) | has_samples ||
+		index=-sample_index=$([[ $t == heap ]] && echo alloc_space || echo 0)
+		pprof_top "$f" "$index" | has_samples ||
 			fail "capture $1: $f has no samples"
 	done
 }
