@@ -66,6 +66,10 @@ app.kubernetes.io/component: collector
 {{/* The mount of profefe's CA bundle (profefe.ca) in the collector. */}}
 {{- define "kprofefe.caDir" -}}/etc/kprofefe/profefe-ca{{- end -}}
 
+{{/* Where collector.podCA and collector.podCredentials are mounted. */}}
+{{- define "kprofefe.podCADir" -}}/etc/kprofefe/pod-ca{{- end -}}
+{{- define "kprofefe.podCredentialsDir" -}}/etc/kprofefe/pod-credentials{{- end -}}
+
 {{/* The spool inside the container (KPROFEFE_SPOOL_DIR); spool.hostPath is
 where it lives on the node. */}}
 {{- define "kprofefe.spoolDir" -}}/var/lib/kprofefe/spool{{- end -}}
