@@ -22,6 +22,8 @@ void pod_defaults_init(pod_defaults *d)
 	d->max_cpu_seconds = 300;
 	d->delta = 1;
 	d->labels = NULL;
+	d->tls = NULL;
+	d->named = 0;
 }
 
 /* ---- validators ------------------------------------------------------------------------ */
@@ -394,6 +396,10 @@ static int read_annotations(const kube_pod *pod, const pod_defaults *d, pod_targ
 				      errlen);
 	if (v)
 		t->delta = strcmp(v, "true") == 0;
+
+	const char *key;
+	if (pod_tls_read(pod, d->tls, &t->tls, &key, &v, why, sizeof(why)) != 0)
+		return bad_annotation(pod, key, v, why, err, errlen);
 	return 0;
 }
 
@@ -584,6 +590,7 @@ static pod_target *target_copy(const pod_target *tpl)
 	t->path = xstrdup(tpl->path);
 	t->service = NULL;
 	t->id = t->container = t->labels = t->base_url = NULL;
+	pod_tls_copy(&t->tls, &tpl->tls);
 	return t;
 }
 
@@ -631,10 +638,7 @@ static pod_target *target_of(const kube_pod *pod, const pod_defaults *d, const p
 	t->service = service;
 	t->container = it->container ? xstrdup(it->container->name) : NULL;
 	t->id = l->listed > 1 ? xasprintf("%s:%d", t->key, t->port) : xstrdup(t->key);
-	if (strchr(t->ip, ':') != NULL)
-		t->base_url = xasprintf("http://[%s]:%d%s", t->ip, t->port, t->path);
-	else
-		t->base_url = xasprintf("http://%s:%d%s", t->ip, t->port, t->path);
+	t->base_url = pod_tls_base_url(&t->tls, t->ip, t->port, t->path);
 	t->labels = target_labels(pod, d, t, it, l->listed > 1);
 	return t;
 }
@@ -660,7 +664,7 @@ static enum pod_verdict template_from(const kube_pod *pod, const pod_defaults *d
 	const char *enable = kube_pod_annotation(pod, POD_ANN_ENABLE);
 	const char *ip = str_or_empty(pod->pod_ip);
 
-	if (enable == NULL || strcmp(enable, "true") != 0)
+	if (enable ? strcmp(enable, "true") != 0 : !d->named)
 		return ignored("not_enabled", err, errlen);
 	if (pod->deleting)
 		return ignored("deleting", err, errlen);
@@ -722,6 +726,7 @@ out:
 	free(tpl.ip);
 	free(tpl.path);
 	free(tpl.service);
+	pod_tls_clear(&tpl.tls);
 	return v;
 }
 
@@ -765,6 +770,7 @@ void pod_target_free(pod_target *t)
 	free(t->service);
 	free(t->labels);
 	free(t->base_url);
+	pod_tls_clear(&t->tls);
 	free(t);
 }
 
@@ -778,5 +784,5 @@ int pod_target_equal(const pod_target *a, const pod_target *b)
 	       str_eq(a->service, b->service) && a->types == b->types &&
 	       a->cpu_seconds == b->cpu_seconds && a->delta == b->delta &&
 	       str_eq(a->labels, b->labels) &&
-	       str_eq(a->base_url, b->base_url);
+	       str_eq(a->base_url, b->base_url) && pod_tls_equal(&a->tls, &b->tls);
 }

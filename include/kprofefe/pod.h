@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "kprofefe/kube.h"
+#include "kprofefe/pod_tls.h"
 
 /* The annotations read from a pod. */
 #define POD_ANN_ENABLE "profefe.com/enable"           /* "true" only */
@@ -67,6 +68,9 @@ typedef struct pod_defaults {
 	                        (and a trace) fits the scrape interval */
 	int delta;           /* 1: allocs, block and mutex as deltas over cpu_seconds */
 	const pod_label_map *labels; /* NULL: none; borrowed, must outlive the targets' use */
+	const pod_tls_options *tls; /* NULL: no --pod-ca, no credentials (pod_tls.h) */
+	int named;           /* a pod the user named (capture): profefe.com/enable may be
+	                        absent (not another value) */
 } pod_defaults;
 
 /* Fills d with the values in the comments above. */
@@ -98,7 +102,8 @@ typedef struct pod_target {
 	int delta;         /* profefe.com/delta, else pod_defaults.delta */
 	char *labels;      /* for profefe, encoded by profefe_labels_encode */
 	char *base_url;    /* "http://<ip>:<port><path>" (IPv6 in brackets); a profile's URL
-	                      is base_url + "/" + pprof_endpoint() */
+	                      is base_url + "/" + pprof_endpoint(); see pod_tls_base_url */
+	pod_tls tls;       /* scheme, certificate name, credentials (pod_tls.h) */
 } pod_target;
 
 /* The targets of one pod: the primary first (see pod_targets_from), then the others in

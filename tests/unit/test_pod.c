@@ -560,6 +560,14 @@ static void test_port_list(void **state)
 	}
 	pod_targets_clear(&ts);
 
+	/* The scheme too: each target has its own copy of the pod's transport. */
+	s = running(ENABLED ",\"profefe.com/port\":\"6060,7070\",\"profefe.com/scheme\":\"https\"");
+	expect_targets(&s, NULL, &ts, 2);
+	assert_string_equal(ts.v[0]->base_url, "https://10.1.2.3:6060/debug/pprof");
+	assert_string_equal(ts.v[1]->base_url, "https://10.1.2.3:7070/debug/pprof");
+	assert_true(ts.v[0]->tls.https && ts.v[1]->tls.https);
+	pod_targets_clear(&ts);
+
 	/* The wrapper gives the primary alone. */
 	pod_target *t = expect_target(&s, NULL);
 	assert_int_equal(t->port, 6060);
