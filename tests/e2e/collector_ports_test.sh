@@ -32,9 +32,11 @@ pod_add rel-aaaa11-x1 --node node-a --namespace "$ns" --annotate $on --label "$v
 pod_add rel-bbbb22-x1 --node node-a --namespace "$ns" --annotate $on --label "$version=v2" \
 	--owner "ReplicaSet/rel-$ns-bbbb22" >/dev/null
 
+# --cpu-seconds 2: a 1 s CPU profile of a near-idle program on a busy machine may hold
+# no sample, and empty profiles are not stored.
 rc=0
 "$KPROFEFE_BIN" --node-name node-a --kubeconfig "$KUBECONFIG" --profefe-hostport "$PROFEFE_URL" \
-	--once --cpu-seconds 1 --metrics-addr "" --spool-dir "$E2E_TMP/spool" --log-format json \
+	--once --cpu-seconds 2 --metrics-addr "" --spool-dir "$E2E_TMP/spool" --log-format json \
 	--profiles cpu,heap --pod-labels "$version,hash=pod-template-hash" \
 	>"$E2E_TMP/once.log" 2>&1 || rc=$?
 [[ $rc == 0 ]] || fail "kprofefe --once exited $rc: $(cat "$E2E_TMP/once.log")"
