@@ -23,7 +23,9 @@ struct settings {
 	const char *node_name, *kubeconfig, *context;
 	const char *profefe_url, *profefe_ca, *profefe_token, *profefe_header;
 	const char *profiles, *default_path, *metrics_addr, *log_format, *log_level;
+	const char *pod_labels;
 	const char *spool_dir;
+	const char *pod_ca, *pod_credentials_dir;
 	double interval, jitter, connect_timeout, fetch_timeout, cpu_margin;
 	double batch_interval, shutdown_grace, spool_max_age, request_timeout, once_deadline;
 	long cpu_seconds, default_port, max_concurrency, max_snapshot_fetches, batch_size,
@@ -31,7 +33,7 @@ struct settings {
 	long max_queue;
 	double spool_drain_rate;
 	size_t max_profile_bytes, max_inflated_bytes, memory_budget, spool_max_bytes;
-	int once, version, delta;
+	int once, version, delta, pod_insecure;
 };
 
 static struct settings s;
@@ -61,6 +63,9 @@ static const flag_spec specs[] = {
 	 "pprof port when profefe.com/port is not set"},
 	{"default-path", 0, "KPROFEFE_DEFAULT_PATH", FLAG_STRING, &s.default_path,
 	 "/debug/pprof", "pprof path when profefe.com/path is not set"},
+	{"pod-labels", 0, "KPROFEFE_POD_LABELS", FLAG_STRING, &s.pod_labels, "",
+	 "pod labels copied into profile labels, a comma list: app.kubernetes.io/version is "
+	 "stored as version, release=app.kubernetes.io/version as release"},
 	{"max-concurrency", 0, "KPROFEFE_MAX_CONCURRENCY", FLAG_INT, &s.max_concurrency, "1024",
 	 "profile fetches in flight at most (CPU profiles and deltas first; --memory-budget "
 	 "also bounds them)"},
@@ -85,6 +90,16 @@ static const flag_spec specs[] = {
 	 "bearer token sent to profefe (an authenticating proxy)"},
 	{"profefe-header", 0, "KPROFEFE_PROFEFE_HEADER", FLAG_STRING, &s.profefe_header, "",
 	 "one extra \"Name: value\" header sent to profefe"},
+	{"pod-ca", 0, "KPROFEFE_POD_CA", FLAG_STRING, &s.pod_ca, "",
+	 "CA bundle (PEM) the certificates of https pods (profefe.com/scheme) are verified "
+	 "against (\"\": the system store)"},
+	{"pod-insecure-skip-verify", 0, "KPROFEFE_POD_INSECURE_SKIP_VERIFY", FLAG_BOOL,
+	 &s.pod_insecure, "false",
+	 "do not verify https pods' certificates (logged per pod, counted)"},
+	{"pod-credentials-dir", 0, "KPROFEFE_POD_CREDENTIALS_DIR", FLAG_STRING,
+	 &s.pod_credentials_dir, "",
+	 "directory of credential sets for profefe.com/credentials: NAME/token, "
+	 "NAME/tls.crt and NAME/tls.key (mounted Secrets)"},
 	{"upload-timeout", 0, "KPROFEFE_UPLOAD_TIMEOUT", FLAG_DURATION, &s.request_timeout,
 	 "30s", "total timeout of one upload to profefe"},
 	{"batch-interval", 0, "KPROFEFE_BATCH_INTERVAL", FLAG_DURATION, &s.batch_interval,
@@ -135,6 +150,8 @@ struct app {
 	collector_t *collector;
 	metrics_server *metrics;
 	collector_options copt;
+	pod_label_map pod_labels; /* copt.defaults.labels */
+	pod_tls_options pod_tls;
 	budget_t *budget;
 	ev_signal sigterm, sigint;
 	ev_timer once_deadline;
@@ -215,12 +232,24 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 	o->defaults.path = s.default_path;
 	o->defaults.cpu_seconds = (int)s.cpu_seconds;
 	o->defaults.delta = s.delta;
+	app->pod_tls.ca_file = *s.pod_ca ? s.pod_ca : NULL;
+	app->pod_tls.insecure = s.pod_insecure;
+	app->pod_tls.credentials_dir = *s.pod_credentials_dir ? s.pod_credentials_dir : NULL;
+	o->defaults.tls = &app->pod_tls;
+	if (pod_tls_options_check(&app->pod_tls, err, errlen) != 0)
+		return -1;
 	/* A CPU profile must end before the pod's next scrape starts. */
 	int fit = (int)(s.interval - s.cpu_margin);
 	if (fit < o->defaults.max_cpu_seconds)
 		o->defaults.max_cpu_seconds = fit > 1 ? fit : 1;
 	if (pprof_types_parse(s.profiles, &o->defaults.types, err, errlen) != 0)
 		return -1;
+	char why[512];
+	if (pod_label_map_parse(s.pod_labels, &app->pod_labels, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--pod-labels: %s", why);
+		return -1;
+	}
+	o->defaults.labels = &app->pod_labels;
 	char *path = NULL;
 	if (pod_path_check(s.default_path, &path, err, errlen) != 0)
 		return -1;
@@ -408,6 +437,7 @@ static void stop_services(struct app *app)
 	metrics_server_free(app->metrics);
 	loop_free(app->loop);
 	budget_free(app->budget);
+	pod_label_map_clear(&app->pod_labels);
 	metrics_reset();
 }
 
@@ -458,6 +488,7 @@ int main(int argc, char **argv)
 	    fill_collector_options(&app, err, sizeof(err)) != 0) {
 		loop_free(app.loop);
 		budget_free(app.budget);
+		pod_label_map_clear(&app.pod_labels);
 		return usage_error(err);
 	}
 	signal(SIGPIPE, SIG_IGN);

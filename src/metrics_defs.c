@@ -13,7 +13,8 @@ const metric_def metrics_defs[METRIC_COUNT] = {
 	[METRIC_TARGETS] = {"kprofefe_targets", METRIC_GAUGE,
 			    "Pprof servers of this node's pods being scraped.", NULL, 0},
 	[METRIC_TARGETS_INVALID_TOTAL] = {"kprofefe_targets_invalid_total", METRIC_COUNTER,
-					  "Pods skipped for an invalid profefe.com annotation.",
+					  "Pods skipped for an invalid profefe.com annotation, or "
+					  "with items of their profefe.com/port list refused.",
 					  NULL, 0},
 	[METRIC_PROFILES_COLLECTED_TOTAL] = {"kprofefe_profiles_collected_total", METRIC_COUNTER,
 					     "Profiles fetched and handed to the upload queue, "
@@ -38,6 +39,13 @@ const metric_def metrics_defs[METRIC_COUNT] = {
 				       "Retries of a CPU profile or trace the pod was already "
 				       "taking for someone else, by type and result (ok, busy "
 				       "again, or another failure).", NULL, 0},
+	[METRIC_POD_TLS_INSECURE_TOTAL] = {"kprofefe_pod_tls_insecure_total", METRIC_COUNTER,
+					   "https targets added whose certificate is not verified "
+					   "(--pod-insecure-skip-verify).", NULL, 0},
+	[METRIC_POD_TOKEN_RELOADS_TOTAL] = {"kprofefe_pod_token_reloads_total", METRIC_COUNTER,
+					    "Bearer tokens for pods read again after their file "
+					    "changed, by result (ok, failed: the last one read is "
+					    "sent).", NULL, 0},
 	[METRIC_ROUND_DURATION_SECONDS] = {"kprofefe_round_duration_seconds", METRIC_HISTOGRAM,
 					   "Time from a target's round start to its last profile "
 					   "fetched or failed.", round_buckets,
