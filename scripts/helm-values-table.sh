@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Prints the values table of charts/kprofefe/README.md, one row per value of
 # values.schema.json (its description) with its default from values.yaml, or
-# with --write puts it there, between the README's two "values-table" markers.
-# Needs helm (KPROFEFE_HELM or on PATH) and jq. tests/e2e/helm_chart_test.sh
-# fails when the README's table is not what this prints.
+# with --write puts it there and in docs/configuration.md, between each file's
+# two "values-table" markers. Needs helm (KPROFEFE_HELM or on PATH) and jq.
+# tests/e2e/helm_chart_test.sh fails when the chart README's table is not what
+# this prints, tests/docs/values_table_test.sh when docs/configuration.md's is
+# not the chart README's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 chart=$root/charts/kprofefe
-readme=$chart/README.md
+readmes=("$chart/README.md" "$root/docs/configuration.md")
 helm=${KPROFEFE_HELM:-helm}
 
 # The defaults as JSON, from helm itself: a copy of the chart with one more
@@ -40,9 +42,11 @@ case ${1:-} in
 "") table ;;
 --write)
 	table >"$tmp/table.md"
-	awk -v t="$tmp/table.md" '/<!-- values-table:end -->/ {skip = 0}
-		!skip {print}
-		/<!-- values-table:begin -->/ {while ((getline l < t) > 0) print l; skip = 1}' "$readme" >"$tmp/readme"
-	cp "$tmp/readme" "$readme" ;;
+	for readme in "${readmes[@]}"; do
+		awk -v t="$tmp/table.md" '/<!-- values-table:end -->/ {skip = 0}
+			!skip {print}
+			/<!-- values-table:begin -->/ {while ((getline l < t) > 0) print l; close(t); skip = 1}' "$readme" >"$tmp/readme"
+		cp "$tmp/readme" "$readme"
+	done ;;
 *) echo "usage: $0 [--write]" >&2; exit 2 ;;
 esac

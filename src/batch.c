@@ -114,18 +114,6 @@ static void item_free(struct item *it)
 
 /* ---- metrics ---- */
 
-static void register_metrics(void)
-{
-	metrics_register("kprofefe_uploads_total", "counter",
-			 "Uploads to profefe by profile type and result (ok, rejected, retry).");
-	metrics_register("kprofefe_upload_bytes_total", "counter", "Profile bytes stored by profefe.");
-	metrics_register("kprofefe_queue_depth", "gauge", "Profiles waiting in memory for upload.");
-	metrics_register("kprofefe_queue_dropped_total", "counter",
-			 "Profiles dropped from memory unsent (reason: full, shutdown).");
-	metrics_register("kprofefe_last_upload_success_timestamp_seconds", "gauge",
-			 "Unix time of the last upload profefe stored.");
-}
-
 size_t batch_queue_depth(const batch_t *b)
 {
 	return b->queue.n + (b->inflight.n - b->replays_inflight);
@@ -146,14 +134,14 @@ static size_t queue_bytes(const batch_t *b)
 
 static void update_depth(const batch_t *b)
 {
-	metrics_set("kprofefe_queue_depth", (double)batch_queue_depth(b), NULL);
+	metrics_set(METRIC_QUEUE_DEPTH, (double)batch_queue_depth(b), NULL);
 }
 
 static void drop(struct item *it, const char *reason, const char *why)
 {
 	log_event(LOG_ERROR, "profile dropped unsent", "service", it->service, "type", it->type,
 		  "reason", reason, "error", why, NULL);
-	metrics_add("kprofefe_queue_dropped_total", 1, "reason", reason, NULL);
+	metrics_add(METRIC_QUEUE_DROPPED_TOTAL, 1, "reason", reason, NULL);
 	item_free(it);
 }
 
@@ -369,8 +357,7 @@ static int refused_empty(batch_t *b, const struct item *it)
 {
 	if (pprof_count_samples(it->data, it->len, 0) != 0)
 		return 0;
-	empty_register_metrics();
-	metrics_add("kprofefe_profiles_skipped_total", 1, "type", it->type, "reason", "empty",
+	metrics_add(METRIC_PROFILES_SKIPPED_TOTAL, 1, "type", it->type, "reason", "empty",
 		    NULL);
 	log_event(LOG_INFO, "profefe refused an empty profile (no samples); dropped", "service",
 		  it->service, "type", it->type, "spooled", it->spool_name ? it->spool_name : "no",
@@ -392,12 +379,12 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 		b->replays_inflight--;
 	const char *result = res->outcome == PROFEFE_OK ? "ok"
 			     : res->outcome == PROFEFE_REJECTED ? "rejected" : "retry";
-	metrics_add("kprofefe_uploads_total", 1, "type", it->type, "result", result, NULL);
+	metrics_add(METRIC_UPLOADS_TOTAL, 1, "type", it->type, "result", result, NULL);
 
 	if (res->outcome == PROFEFE_OK || res->outcome == PROFEFE_REJECTED) {
 		if (res->outcome == PROFEFE_OK) {
-			metrics_add("kprofefe_upload_bytes_total", (double)it->len, NULL);
-			metrics_set("kprofefe_last_upload_success_timestamp_seconds", ev_time(), NULL);
+			metrics_add(METRIC_UPLOAD_BYTES_TOTAL, (double)it->len, NULL);
+			metrics_set(METRIC_LAST_UPLOAD_SUCCESS_TIMESTAMP_SECONDS, ev_time(), NULL);
 			if (it->spool_name) {
 				log_event(LOG_DEBUG, "spooled profile stored", "entry", it->spool_name,
 					  "id", res->id, NULL);
@@ -574,7 +561,6 @@ static void on_expire_timer(struct ev_loop *ev, ev_timer *t, int revents)
 batch_t *batch_new(loop_t *loop, profefe_client *client, spool_t *spool,
 		   const batch_options *opt)
 {
-	register_metrics();
 	batch_t *b = xcalloc(1, sizeof(*b));
 	b->loop = loop;
 	b->ev = loop_ev(loop);

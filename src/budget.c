@@ -1,8 +1,11 @@
 /* budget: a byte count with a limit, and its gauges. */
 #include "kprofefe/budget.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
 #include "kprofefe/xalloc.h"
 
@@ -14,18 +17,14 @@ struct budget {
 
 static void publish(const budget_t *b)
 {
-	metrics_set("kprofefe_memory_budget_used_bytes", (double)b->used, NULL);
+	metrics_set(METRIC_MEMORY_BUDGET_USED_BYTES, (double)b->used, NULL);
 }
 
 budget_t *budget_new(size_t limit)
 {
 	budget_t *b = xcalloc(1, sizeof(*b));
 	b->limit = limit;
-	metrics_register("kprofefe_memory_budget_bytes", "gauge",
-			 "The memory budget for profile data (--memory-budget); 0: none.");
-	metrics_register("kprofefe_memory_budget_used_bytes", "gauge",
-			 "Profile data held now: bodies being received, profiles queued.");
-	metrics_set("kprofefe_memory_budget_bytes", (double)limit, NULL);
+	metrics_set(METRIC_MEMORY_BUDGET_BYTES, (double)limit, NULL);
 	publish(b);
 	return b;
 }
@@ -60,11 +59,28 @@ void budget_force(budget_t *b, size_t n)
 	publish(b);
 }
 
+/* Giving back more than was taken is an accounting bug somewhere: a Debug build stops
+ * at it; a production one says so, counts it, and carries on at zero rather than wrap. */
+static void over_give(const budget_t *b, size_t n)
+{
+	char given[32], used[32];
+	snprintf(given, sizeof(given), "%zu", n);
+	snprintf(used, sizeof(used), "%zu", b->used);
+	log_event(LOG_ERROR, "bug: more memory given back to the budget than was taken", "given",
+		  given, "used", used, NULL);
+	metrics_add(METRIC_MEMORY_BUDGET_ERRORS_TOTAL, (double)(n - b->used), NULL);
+	assert(!"budget_give: more given back than taken");
+}
+
 void budget_give(budget_t *b, size_t n)
 {
 	if (!b)
 		return;
-	b->used = n > b->used ? 0 : b->used - n;
+	if (n > b->used) {
+		over_give(b, n);
+		n = b->used;
+	}
+	b->used -= n;
 	publish(b);
 }
 

@@ -415,6 +415,16 @@ static void on_uploaded(const profefe_upload_result *res, void *arg)
 	free(where);
 }
 
+/* --direct from a machine outside the pod network: the connect times out, or the
+ * kernel knows no route to the pod's address. */
+static int no_route_to_pod(const fetch_result *res)
+{
+	if (res->reason == FETCH_TIMEOUT)
+		return 1;
+	return res->reason == FETCH_CONNECT &&
+	       (res->os_errno == EHOSTUNREACH || res->os_errno == ENETUNREACH);
+}
+
 /* Why a fetch failed, with a hint for the causes a user can act on. Caller frees. */
 static char *fetch_failure(const capture_run *run, const struct item *it,
 			   const fetch_result *res)
@@ -436,8 +446,7 @@ static char *fetch_failure(const capture_run *run, const struct item *it,
 		return xasprintf("the API server's pod proxy could not reach %s port %d (HTTP "
 				 "%ld): is the pod serving pprof on the port of %s?",
 				 it->target->ip, it->target->port, res->status, POD_ANN_PORT);
-	if (run->opt.direct && res->reason &&
-	    (!strcmp(res->reason, "timeout") || strstr(msg, "route") || strstr(msg, "nreachable")))
+	if (run->opt.direct && no_route_to_pod(res))
 		return xasprintf("%s (--direct needs a route to the pod network; without "
 				 "--direct the API server's pod proxy is used)", msg);
 	if (res->status == 404)
@@ -488,7 +497,7 @@ static int busy_wait(struct item *it, const fetch_result *res)
 {
 	capture_run *run = it->run;
 	double now = ev_now(loop_ev(run->loop));
-	int busy = !res->ok && res->reason && strcmp(res->reason, "busy") == 0;
+	int busy = res->reason == FETCH_BUSY;
 
 	if (it->busy && !busy) {
 		it->busy = 0;

@@ -9,6 +9,7 @@
 #include "kprofefe/delta.h"
 #include "kprofefe/empty.h"
 #include "kprofefe/fetch.h"
+#include "kprofefe/list.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
 #include "kprofefe/xalloc.h"
@@ -20,9 +21,7 @@ typedef struct job {
 	target *owner;
 	enum pprof_type type;
 	fetch *req;            /* NULL while waiting */
-	struct job *next_wait; /* in the collector's waiting list */
-	struct job *prev_wait;
-	int waiting;
+	list_node wait;        /* in one of the collector's waiting lists while waiting */
 	int is_long;           /* answered after its seconds (job_is_long), set when queued */
 	ev_timer retry;        /* a busy CPU profiler: the one retry of the round */
 	int retried;           /* this round's retry was made */
@@ -43,7 +42,7 @@ struct target {
 	 * since this target was added). The next answer's window starts there. */
 	double answered_at[PPROF_TYPE_COUNT];
 	double round_start;   /* ev time the current round began */
-	target *next;
+	list_node link;       /* in the collector's targets */
 };
 
 /* Fetches beyond --max-concurrency wait in two lists: CPU profiles and traces
@@ -51,19 +50,16 @@ struct target {
  * window and a round lasts about --cpu-seconds. */
 enum { WAIT_LONG, WAIT_SHORT };
 
-typedef struct wait_list {
-	job *head, *tail;
-} wait_list;
-
 struct collector {
 	loop_t *loop;
 	kube_client *kc;
 	batch_t *batch;
 	const collector_options *opt;
+	const collector_io *io;
 	kube_pod_watch *watch;
-	target *targets;
+	list_node targets;
 	size_t ntargets;
-	wait_list waiting[2];  /* WAIT_LONG first, then WAIT_SHORT */
+	list_node waiting[2];  /* of jobs: WAIT_LONG first, then WAIT_SHORT */
 	int in_flight;
 	int in_flight_short;   /* of in_flight, snapshots (WAIT_SHORT) */
 	int synced;
@@ -85,23 +81,6 @@ struct collector {
 /* How often fetches waiting for the budget try again. */
 #define BUDGET_RETRY_S 0.05
 
-void collector_register_metrics(void)
-{
-	metrics_register("kprofefe_targets", "gauge", "Pods of this node being scraped.");
-	metrics_register("kprofefe_targets_invalid_total", "counter",
-			 "Pods skipped for an invalid profefe.com annotation.");
-	metrics_register("kprofefe_profiles_collected_total", "counter",
-			 "Profiles fetched and handed to the upload queue, by type.");
-	metrics_register("kprofefe_fetch_budget_waits_total", "counter",
-			 "Times a fetch waited to start because the memory budget was full.");
-	delta_register_metrics();
-	metrics_register("kprofefe_busy_retries_total", "counter",
-			 "Retries of a CPU profile or trace the pod was already taking for someone "
-			 "else, by type and result (ok, busy again, or another failure).");
-	fetch_register_metrics();
-	empty_register_metrics();
-}
-
 static double random_unit(void)
 {
 	return (double)rand() / ((double)RAND_MAX + 1.0);
@@ -109,7 +88,7 @@ static double random_unit(void)
 
 static void set_targets_gauge(collector_t *c)
 {
-	metrics_set("kprofefe_targets", (double)c->ntargets, NULL);
+	metrics_set(METRIC_TARGETS, (double)c->ntargets, NULL);
 }
 
 /* ---- the waiting lists ---- */
@@ -121,39 +100,19 @@ static int job_is_long(const job *j)
 	return pprof_endpoint_waits(j->type, j->owner->pod->delta);
 }
 
-static wait_list *list_of(collector_t *c, const job *j)
-{
-	return &c->waiting[j->is_long ? WAIT_LONG : WAIT_SHORT];
-}
-
 static void wait_push(collector_t *c, job *j)
 {
-	wait_list *l = list_of(c, j);
-	j->waiting = 1;
-	j->next_wait = NULL;
-	j->prev_wait = l->tail;
-	if (l->tail)
-		l->tail->next_wait = j;
-	else
-		l->head = j;
-	l->tail = j;
+	list_push_back(&c->waiting[j->is_long ? WAIT_LONG : WAIT_SHORT], &j->wait);
 }
 
-static void wait_unlink(collector_t *c, job *j)
+static int job_waiting(const job *j)
 {
-	if (!j->waiting)
-		return;
-	wait_list *l = list_of(c, j);
-	if (j->prev_wait)
-		j->prev_wait->next_wait = j->next_wait;
-	else
-		l->head = j->next_wait;
-	if (j->next_wait)
-		j->next_wait->prev_wait = j->prev_wait;
-	else
-		l->tail = j->prev_wait;
-	j->waiting = 0;
-	j->next_wait = j->prev_wait = NULL;
+	return list_linked(&j->wait);
+}
+
+static job *first_waiting(const list_node *l)
+{
+	return list_empty(l) ? NULL : LIST_ENTRY(list_first(l), job, wait);
 }
 
 /* The long fetches first, all of them at once; the snapshots a few at a time, so that
@@ -162,11 +121,11 @@ static void wait_unlink(collector_t *c, job *j)
 static job *next_waiting(collector_t *c)
 {
 	int limit = c->opt->max_snapshot_fetches;
-	if (c->waiting[WAIT_LONG].head)
-		return c->waiting[WAIT_LONG].head;
+	if (!list_empty(&c->waiting[WAIT_LONG]))
+		return first_waiting(&c->waiting[WAIT_LONG]);
 	if (limit > 0 && c->in_flight_short >= limit)
 		return NULL;
-	return c->waiting[WAIT_SHORT].head;
+	return first_waiting(&c->waiting[WAIT_SHORT]);
 }
 
 static void job_left_flight(collector_t *c, const job *j)
@@ -177,7 +136,25 @@ static void job_left_flight(collector_t *c, const job *j)
 	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
 }
 
+const collector_io collector_io_default = {
+	.fetch_start = fetch_start,
+	.fetch_cancel = fetch_cancel,
+	.watch_start = kube_pod_watch_start,
+	.watch_stop = kube_pod_watch_stop,
+	.submit = batch_submit,
+};
+
 /* ---- one round of a target ---- */
+
+/* One of t's jobs of this round ended (fetched, failed, or given up): the last one
+ * ends the round, whose length is what a round costs the node. */
+static void target_job_done(target *t)
+{
+	if (--t->pending > 0)
+		return;
+	double took = ev_now(loop_ev(t->c->loop)) - t->round_start;
+	metrics_observe(METRIC_ROUND_DURATION_SECONDS, took, NULL);
+}
 
 static void start_waiting_jobs(collector_t *c);
 
@@ -234,16 +211,15 @@ static void submit_profile(collector_t *c, target *tg, fetch_result *res, double
 		.labels = labels,
 		.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
 	};
-	metrics_add("kprofefe_profiles_collected_total", 1, "type", pprof_type_name(res->type), NULL);
-	batch_submit(c->batch, &p, data, len);
+	metrics_add(METRIC_PROFILES_COLLECTED_TOTAL, 1, "type", pprof_type_name(res->type), NULL);
+	c->io->submit(c->batch, &p, data, len);
 	free(labels);
 }
 
 static void count_retry(const job *j, const fetch_result *res)
 {
-	const char *result = res->ok ? "ok" : res->reason && !strcmp(res->reason, "busy")
-						  ? "busy" : "failed";
-	metrics_add("kprofefe_busy_retries_total", 1, "type", pprof_type_name(j->type), "result",
+	const char *result = res->ok ? "ok" : res->reason == FETCH_BUSY ? "busy" : "failed";
+	metrics_add(METRIC_BUSY_RETRIES_TOTAL, 1, "type", pprof_type_name(j->type), "result",
 		    result, NULL);
 }
 
@@ -269,7 +245,7 @@ static int retry_busy_later(job *j, const fetch_result *res)
 	double window = t->pod->cpu_seconds;
 	double margin = (double)c->opt->cpu_margin_ms / 1000.0;
 
-	if (res->ok || j->retried || !res->reason || strcmp(res->reason, "busy") != 0)
+	if (j->retried || res->reason != FETCH_BUSY)
 		return 0;
 	double elapsed = ev_now(loop_ev(c->loop)) - t->round_start;
 	double left = c->opt->interval_s - elapsed - window - margin;
@@ -322,7 +298,7 @@ static void on_fetched(fetch_result *res, void *arg)
 		start_waiting_jobs(c);
 		return;
 	}
-	t->pending--;
+	target_job_done(t);
 	double window = godeltaprof_window(t, res);
 	if (res->ok) {
 		log_fetched(t, res);
@@ -332,8 +308,8 @@ static void on_fetched(fetch_result *res, void *arg)
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);
 		log_event(LOG_WARN, "profile fetch failed", "pod", t->key, "type",
-			  pprof_type_name(res->type), "reason", res->reason, "detail",
-			  res->body_reason, "error", res->message, "seconds", seconds, NULL);
+			  pprof_type_name(res->type), "reason", fetch_reason_name(res->reason), "detail",
+			  res->body_reason ? pprof_reason_name(res->body_reason) : NULL, "error", res->message, "seconds", seconds, NULL);
 	}
 	round_job_finished(c, !res->ok);
 	start_waiting_jobs(c);
@@ -355,7 +331,8 @@ static void start_job(collector_t *c, job *j)
 	c->in_flight++;
 	if (!j->is_long)
 		c->in_flight_short++;
-	j->req = fetch_start(c->loop, j->owner->pod->base_url, j->type, &fo, on_fetched, j);
+	j->req = c->io->fetch_start(c->loop, j->owner->pod->base_url, j->type, &fo, on_fetched,
+				    j);
 }
 
 /* Starts waiting fetches while slots and the budget allow, CPU profiles first. A full
@@ -368,12 +345,12 @@ static void start_waiting_jobs(collector_t *c)
 		if (budget_take_leaving(c->opt->budget, FETCH_RESERVE_BYTES,
 					budget_limit(c->opt->budget) / 4) != 0) {
 			if (!ev_is_active(&c->budget_timer)) {
-				metrics_add("kprofefe_fetch_budget_waits_total", 1, NULL);
+				metrics_add(METRIC_FETCH_BUDGET_WAITS_TOTAL, 1, NULL);
 				ev_timer_start(loop_ev(c->loop), &c->budget_timer);
 			}
 			return;
 		}
-		wait_unlink(c, j);
+		list_remove(&j->wait);
 		start_job(c, j);
 	}
 }
@@ -432,8 +409,8 @@ static void drop_waiting_jobs(target *t)
 			t->pending--;
 			round_job_finished(c, 1);
 		}
-		if (j->waiting) {
-			wait_unlink(c, j);
+		if (job_waiting(j)) {
+			list_remove(&j->wait);
 			t->pending--;
 			round_job_finished(c, 1);
 		}
@@ -447,7 +424,7 @@ static void cancel_jobs(target *t)
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++) {
 		job *j = &t->jobs[type];
 		if (j->req) {
-			fetch_cancel(j->req);
+			c->io->fetch_cancel(j->req);
 			j->req = NULL;
 			job_left_flight(c, j);
 			t->pending--;
@@ -468,13 +445,14 @@ static void target_free(target *t)
 	free(t);
 }
 
-static target **find_link(collector_t *c, const char *key)
+static target *find_target(collector_t *c, const char *key)
 {
-	target **link = &c->targets;
-	for (; *link; link = &(*link)->next)
-		if (strcmp((*link)->key, key) == 0)
-			return link;
-	return link;
+	for (list_node *n = list_first(&c->targets); n != &c->targets; n = n->next) {
+		target *t = LIST_ENTRY(n, target, link);
+		if (strcmp(t->key, key) == 0)
+			return t;
+	}
+	return NULL;
 }
 
 /* Pod events arrive inside curl's write callback of the watch; cancelling the target's
@@ -482,11 +460,10 @@ static target **find_link(collector_t *c, const char *key)
  * returned (loop.h), and a cancelled transfer's callbacks do nothing meanwhile. */
 static void remove_target(collector_t *c, const char *key, const char *why)
 {
-	target **link = find_link(c, key);
-	target *t = *link;
+	target *t = find_target(c, key);
 	if (!t)
 		return;
-	*link = t->next;
+	list_remove(&t->link);
 	if (t->pod) {
 		c->ntargets--;
 		log_event(LOG_INFO, "target removed", "pod", key, "reason", why, NULL);
@@ -501,8 +478,9 @@ static target *add_target(collector_t *c, const char *key)
 	target *t = xcalloc(1, sizeof(*t));
 	t->c = c;
 	t->key = xstrdup(key);
-	t->next = c->targets;
-	c->targets = t;
+	for (int type = 0; type < PPROF_TYPE_COUNT; type++)
+		list_init(&t->jobs[type].wait);
+	list_push_front(&c->targets, &t->link);
 	return t;
 }
 
@@ -519,19 +497,19 @@ static void schedule_target(collector_t *c, target *t)
 
 static void note_invalid(collector_t *c, const char *key, const char *message)
 {
-	target *t = *find_link(c, key);
+	target *t = find_target(c, key);
 	if (t && t->invalid && strcmp(t->invalid, message) == 0)
 		return; /* said already: a status update is no reason to say it again */
 	remove_target(c, key, "invalid annotation");
 	t = add_target(c, key);
 	t->invalid = xstrdup(message);
 	log_event(LOG_WARN, "pod skipped: invalid annotation", "pod", key, "error", message, NULL);
-	metrics_add("kprofefe_targets_invalid_total", 1, NULL);
+	metrics_add(METRIC_TARGETS_INVALID_TOTAL, 1, NULL);
 }
 
 static void note_target(collector_t *c, pod_target *pt)
 {
-	target *t = *find_link(c, pt->key);
+	target *t = find_target(c, pt->key);
 	if (t && t->pod && pod_target_equal(t->pod, pt)) {
 		pod_target_free(pt);
 		return;
@@ -577,14 +555,15 @@ static void on_delete(const kube_pod *pod, void *arg)
 static void start_once_round(collector_t *c)
 {
 	c->round_pending = 1; /* held until every target is queued */
-	for (target *t = c->targets; t; t = t->next) {
+	for (list_node *n = list_first(&c->targets); n != &c->targets; n = n->next) {
+		target *t = LIST_ENTRY(n, target, link);
 		if (!t->pod)
 			continue;
 		c->round_targets++;
 		start_round(t);
 	}
 	/* The watch has done its part: no target may join or leave the round now. */
-	kube_pod_watch_stop(c->watch);
+	c->io->watch_stop(c->watch);
 	c->watch = NULL;
 	round_job_finished(c, 0);
 }
@@ -603,12 +582,15 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 			     const collector_options *opt, collector_round_fn round_done,
 			     void *arg)
 {
-	collector_register_metrics();
 	collector_t *c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	c->kc = kc;
 	c->batch = batch;
 	c->opt = opt;
+	c->io = opt->io ? opt->io : &collector_io_default;
+	list_init(&c->targets);
+	list_init(&c->waiting[WAIT_LONG]);
+	list_init(&c->waiting[WAIT_SHORT]);
 	c->round_done = round_done;
 	c->round_arg = arg;
 	ev_timer_init(&c->round_timer, report_round, 0., 0.);
@@ -619,9 +601,32 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 	set_targets_gauge(c);
 	char *selector = xasprintf("spec.nodeName=%s", opt->node_name);
 	kube_pod_watch_callbacks cb = {on_pod, on_delete, on_synced, c};
-	c->watch = kube_pod_watch_start(kc, selector, NULL, &cb);
+	c->watch = c->io->watch_start(kc, selector, NULL, &cb);
 	free(selector);
 	return c;
+}
+
+static const char *const once_status_names[] = {
+	[COLLECTOR_ONCE_DONE] = "done",
+	[COLLECTOR_ONCE_FAILED] = "fetches_failed",
+	[COLLECTOR_ONCE_NOT_LISTED] = "pods_not_listed",
+	[COLLECTOR_ONCE_UNFINISHED] = "fetches_unfinished",
+};
+
+const char *collector_once_status_name(enum collector_once_status st)
+{
+	return (size_t)st < sizeof(once_status_names) / sizeof(once_status_names[0])
+		       ? once_status_names[st]
+		       : "unknown";
+}
+
+enum collector_once_status collector_once_status(const collector_t *c)
+{
+	if (!c->synced)
+		return COLLECTOR_ONCE_NOT_LISTED;
+	if (!c->round_reported || c->round_pending > 0)
+		return COLLECTOR_ONCE_UNFINISHED;
+	return c->round_failures ? COLLECTOR_ONCE_FAILED : COLLECTOR_ONCE_DONE;
 }
 
 int collector_synced(const collector_t *c)
@@ -638,13 +643,13 @@ void collector_stop(collector_t *c)
 {
 	if (!c)
 		return;
-	kube_pod_watch_stop(c->watch);
+	c->io->watch_stop(c->watch);
 	c->round_reported = 1; /* nobody waits for a round any more */
 	ev_timer_stop(loop_ev(c->loop), &c->round_timer);
 	ev_timer_stop(loop_ev(c->loop), &c->budget_timer);
-	while (c->targets) {
-		target *t = c->targets;
-		c->targets = t->next;
+	while (!list_empty(&c->targets)) {
+		target *t = LIST_ENTRY(list_first(&c->targets), target, link);
+		list_remove(&t->link);
 		target_free(t);
 	}
 	free(c);

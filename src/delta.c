@@ -57,19 +57,9 @@ char *delta_labels(const char *labels, const delta_verdict *v)
 	return all;
 }
 
-void delta_register_metrics(void)
-{
-	metrics_register("kprofefe_profiles_skipped_total", "counter",
-			 "Profiles fetched and not uploaded, by type and reason (empty: no samples; "
-			 "first: godeltaprof's first answer, the totals since the process started).");
-	metrics_register("kprofefe_delta_ignored_total", "counter",
-			 "Delta profiles asked for and answered cumulative (a Go server that ignores "
-			 "?seconds=), stored as cumulative, by type.");
-}
-
 static char *skipped(enum pprof_type t, const char *reason)
 {
-	metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(t), "reason",
+	metrics_add(METRIC_PROFILES_SKIPPED_TOTAL, 1, "type", pprof_type_name(t), "reason",
 		    reason, NULL);
 	return NULL;
 }
@@ -87,7 +77,7 @@ char *delta_collected_labels(enum pprof_type t, enum pprof_delta asked,
 		v.window_s = since_s < 1 ? 1 : (int)(since_s + 0.5);
 	}
 	if (v.ignored) {
-		metrics_add("kprofefe_delta_ignored_total", 1, "type", pprof_type_name(t), NULL);
+		metrics_add(METRIC_DELTA_IGNORED_TOTAL, 1, "type", pprof_type_name(t), NULL);
 		if (!*said)
 			log_event(LOG_WARN, "pod ignores ?seconds=: its delta profiles are stored "
 				  "as cumulative (delta=false); an older Go net/http/pprof?", "pod",

@@ -6,13 +6,6 @@
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
 
-void empty_register_metrics(void)
-{
-	metrics_register("kprofefe_profiles_skipped_total", "counter",
-			 "Profiles fetched but not uploaded, by type and reason (empty: no "
-			 "samples, which profefe refuses).");
-}
-
 int empty_due(empty_state *s)
 {
 	if (s->skip == 0)
@@ -43,8 +36,7 @@ void empty_seen(empty_state *s, const char *pod, enum pprof_type t, int is_empty
 	if (s->streak < EMPTY_BACKOFF_AFTER + 8)
 		s->streak++;
 	s->skip = backoff_gap(s->streak) - 1;
-	empty_register_metrics();
-	metrics_add("kprofefe_profiles_skipped_total", 1, "type", pprof_type_name(t), "reason",
+	metrics_add(METRIC_PROFILES_SKIPPED_TOTAL, 1, "type", pprof_type_name(t), "reason",
 		    "empty", NULL);
 	if (s->said)
 		return;

@@ -19,21 +19,12 @@ struct fetch {
 	void *arg;
 };
 
-void fetch_register_metrics(void)
-{
-	metrics_register("kprofefe_fetch_total", "counter",
-			 "Profile fetches from pods by type and result (ok or why not).");
-	metrics_register("kprofefe_fetch_bytes_total", "counter",
-			 "Response body bytes received from pods' pprof endpoints, by type.");
-}
-
 static void count(enum pprof_type t, const char *result, size_t bytes)
 {
-	fetch_register_metrics();
-	metrics_add("kprofefe_fetch_total", 1.0, "type", pprof_type_name(t), "result", result,
+	metrics_add(METRIC_FETCH_TOTAL, 1.0, "type", pprof_type_name(t), "result", result,
 		    NULL);
 	if (bytes > 0)
-		metrics_add("kprofefe_fetch_bytes_total", (double)bytes, "type",
+		metrics_add(METRIC_FETCH_BYTES_TOTAL, (double)bytes, "type",
 			    pprof_type_name(t), NULL);
 }
 
@@ -97,37 +88,60 @@ static int is_busy(const http_response *resp)
 				       strstr(body, "tracing is already enabled") != NULL);
 }
 
-static const char *status_reason(long status)
+static const char *const reason_names[] = {
+	[FETCH_OK] = "ok",
+	[FETCH_CONNECT] = "connect",
+	[FETCH_TLS] = "tls",
+	[FETCH_TIMEOUT] = "timeout",
+	[FETCH_REDIRECT] = "redirect",
+	[FETCH_BUSY] = "busy",
+	[FETCH_HTTP_4XX] = "http_4xx",
+	[FETCH_HTTP_5XX] = "http_5xx",
+	[FETCH_HTTP_OTHER] = "http_other",
+	[FETCH_TOO_LARGE] = "too_large",
+	[FETCH_BUDGET] = "budget",
+	[FETCH_NOT_PPROF] = "not_pprof",
+	[FETCH_ERROR] = "error",
+};
+
+const char *fetch_reason_name(enum fetch_reason r)
 {
-	if (status >= 300 && status < 400)
-		return "redirect";
-	if (status >= 400 && status < 500)
-		return "http_4xx";
-	if (status >= 500 && status < 600)
-		return "http_5xx";
-	return "http_other";
+	return (size_t)r < FETCH_REASON_COUNT ? reason_names[r] : "error";
 }
 
-static const char *failure_reason(enum http_failure failure)
+static enum fetch_reason status_reason(long status)
+{
+	if (status >= 300 && status < 400)
+		return FETCH_REDIRECT;
+	if (status >= 400 && status < 500)
+		return FETCH_HTTP_4XX;
+	if (status >= 500 && status < 600)
+		return FETCH_HTTP_5XX;
+	return FETCH_HTTP_OTHER;
+}
+
+static enum fetch_reason failure_reason(enum http_failure failure)
 {
 	switch (failure) {
 	case HTTP_FAIL_CONNECT:
-		return "connect";
+		return FETCH_CONNECT;
+	case HTTP_FAIL_TLS:
+		return FETCH_TLS;
 	case HTTP_FAIL_TIMEOUT:
-		return "timeout";
+		return FETCH_TIMEOUT;
 	case HTTP_FAIL_TOO_LARGE:
-		return "too_large";
+		return FETCH_TOO_LARGE;
 	case HTTP_FAIL_BUDGET:
-		return "budget";
+		return FETCH_BUDGET;
 	default:
-		return "error";
+		return FETCH_ERROR;
 	}
 }
 
 /* Fills res from a transfer that completed with a 2xx: the body must be a profile. */
 static void check_body(fetch *f, const http_response *resp, fetch_result *res, char **message)
 {
-	const char *why = NULL;
+	enum pprof_reason why = PPROF_REASON_NONE;
 	enum pprof_body_kind kind = pprof_body_inspect(f->type, resp->body, resp->body_len,
 						       f->max_inflated, &res->facts, &why);
 	if (kind != PPROF_BODY_INVALID) {
@@ -138,20 +152,19 @@ static void check_body(fetch *f, const http_response *resp, fetch_result *res, c
 			res->empty = kind != PPROF_BODY_TRACE && res->facts.n_samples == 0;
 			return;
 		}
-		why = "not_gzip_or_protobuf"; /* zlib could not compress it */
 		*message = xasprintf("GET %s: gzip of the %zu-byte protobuf failed", f->url,
 				     received);
-		res->body_reason = why;
-		res->reason = "not_pprof";
+		res->body_reason = PPROF_REASON_NOT_GZIP_OR_PROTOBUF; /* zlib could not */
+		res->reason = FETCH_NOT_PPROF;
 		return;
 	}
 	/* Show the start of a body only when it is text someone can read. */
-	int readable = strcmp(why, "html") == 0 || strcmp(why, "text") == 0;
+	int readable = why == PPROF_REASON_HTML || why == PPROF_REASON_TEXT;
 	char *excerpt = readable ? body_excerpt(resp->body, resp->body_len) : xstrdup("");
 	res->body_reason = why;
-	res->reason = strcmp(why, "too_large") == 0 ? "too_large" : "not_pprof";
+	res->reason = why == PPROF_REASON_TOO_LARGE ? FETCH_TOO_LARGE : FETCH_NOT_PPROF;
 	*message = xasprintf("GET %s: not a %s profile (%s, %zu bytes)%s%s", f->url,
-			     pprof_type_name(f->type), why, resp->body_len, excerpt[0] ? ": " : "",
+			     pprof_type_name(f->type), pprof_reason_name(why), resp->body_len, excerpt[0] ? ": " : "",
 			     excerpt);
 	free(excerpt);
 }
@@ -163,11 +176,11 @@ static void check_status(fetch *f, const http_response *resp, fetch_result *res,
 	char *excerpt = body_excerpt(resp->body, resp->body_len);
 
 	if (is_busy(resp)) {
-		res->reason = "busy";
+		res->reason = FETCH_BUSY;
 		*message = xasprintf("GET %s: the target is already taking a %s (%s)", f->url,
 				     f->type == PPROF_TRACE ? "trace" : "CPU profile", excerpt);
 	} else if (resp->status >= 300 && resp->status < 400) {
-		res->reason = "redirect";
+		res->reason = FETCH_REDIRECT;
 		*message = xasprintf("GET %s: redirect refused (HTTP %ld)", f->url, resp->status);
 	} else {
 		res->reason = status_reason(resp->status);
@@ -188,16 +201,19 @@ static void on_http_done(const http_response *resp, void *arg)
 	res.url = f->url;
 	res.status = resp->status;
 	res.seconds = resp->seconds;
+	res.curl_code = resp->curl_code;
+	res.os_errno = resp->os_errno;
 	if (!resp->ok) {
 		res.reason = failure_reason(resp->failure);
-		message = xasprintf("GET %s: %s", f->url, resp->error ? resp->error : res.reason);
+		message = xasprintf("GET %s: %s", f->url,
+				    resp->error ? resp->error : fetch_reason_name(res.reason));
 	} else if (resp->status >= 200 && resp->status < 300) {
 		check_body(f, resp, &res, &message);
 	} else {
 		check_status(f, resp, &res, &message);
 	}
 	res.message = message;
-	count(f->type, res.ok ? "ok" : res.reason, resp->body_len);
+	count(f->type, fetch_reason_name(res.reason), resp->body_len);
 	f->req = NULL;
 	f->done(&res, f->arg);
 	if (res.data)
@@ -229,7 +245,6 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 
 	if (opt == NULL)
 		opt = &none;
-	fetch_register_metrics();
 	seconds = opt->cpu_seconds > 0 ? opt->cpu_seconds : FETCH_DEFAULT_CPU_SECONDS;
 	f = xcalloc(1, sizeof(*f));
 	f->type = t;

@@ -81,6 +81,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 	return len;
 }
 
+static const char *const failure_names[] = {
+	[HTTP_FAIL_NONE] = "none",
+	[HTTP_FAIL_CONNECT] = "connect",
+	[HTTP_FAIL_TLS] = "tls",
+	[HTTP_FAIL_TIMEOUT] = "timeout",
+	[HTTP_FAIL_TOO_LARGE] = "too_large",
+	[HTTP_FAIL_ABORTED] = "aborted",
+	[HTTP_FAIL_BUDGET] = "budget",
+	[HTTP_FAIL_OTHER] = "error",
+};
+
+const char *http_failure_name(enum http_failure f)
+{
+	return (size_t)f < sizeof(failure_names) / sizeof(failure_names[0]) ? failure_names[f]
+									    : "error";
+}
+
 static enum http_failure classify(const http_request *req, CURLcode result)
 {
 	if (result == CURLE_OK)
@@ -96,11 +113,16 @@ static enum http_failure classify(const http_request *req, CURLcode result)
 		return HTTP_FAIL_TIMEOUT;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
+		return HTTP_FAIL_CONNECT;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
-		return HTTP_FAIL_CONNECT;
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CRL_BADFILE:
+		return HTTP_FAIL_TLS;
 	default:
 		return HTTP_FAIL_OTHER;
 	}
@@ -121,6 +143,10 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 		resp.seconds = 0;
 	resp.failure = classify(req, result);
 	resp.ok = resp.failure == HTTP_FAIL_NONE;
+	resp.curl_code = result;
+	long os_errno = 0;
+	if (!resp.ok && curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK)
+		resp.os_errno = (int)os_errno;
 	if (resp.failure == HTTP_FAIL_TOO_LARGE) {
 		snprintf(message, sizeof(message), "response body larger than %zu bytes",
 			 req->max_body_bytes);

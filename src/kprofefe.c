@@ -25,7 +25,7 @@ struct settings {
 	const char *profiles, *default_path, *metrics_addr, *log_format, *log_level;
 	const char *spool_dir;
 	double interval, jitter, connect_timeout, fetch_timeout, cpu_margin;
-	double batch_interval, shutdown_grace, spool_max_age, request_timeout;
+	double batch_interval, shutdown_grace, spool_max_age, request_timeout, once_deadline;
 	long cpu_seconds, default_port, max_concurrency, max_snapshot_fetches, batch_size,
 	    upload_concurrency;
 	long max_queue;
@@ -116,9 +116,16 @@ static const flag_spec specs[] = {
 	 "debug, info, warn or error"},
 	{"once", 0, "KPROFEFE_ONCE", FLAG_BOOL, &s.once, "false",
 	 "one round over the node's targets, then exit (0 only if all succeeded)"},
+	{"once-deadline", 0, "KPROFEFE_ONCE_DEADLINE", FLAG_DURATION, &s.once_deadline, "0s",
+	 "--once: give up on the round after this long and exit 1 (0s: 60s to list the pods "
+	 "plus twice the CPU profile's window, margin and the fetch timeout)"},
 	{"version", 0, NULL, FLAG_BOOL, &s.version, "false", "print the version and exit"},
 };
 #define NSPECS (sizeof(specs) / sizeof(specs[0]))
+
+/* How often the loop's lag is sampled: often enough to see a stall of a few
+ * hundredths of a second at 250 pods, cheap enough to be noise (one timer). */
+#define LOOP_LAG_INTERVAL_S 0.1
 
 /* The running program: what the signal and round callbacks need. */
 struct app {
@@ -133,6 +140,7 @@ struct app {
 	collector_options copt;
 	budget_t *budget;
 	ev_signal sigterm, sigint;
+	ev_timer once_deadline;
 	int stopping;
 	int exit_code;
 };
@@ -245,7 +253,7 @@ static double profiles_collected(void)
 {
 	double n = 0;
 	for (int t = 0; t < PPROF_TYPE_COUNT; t++)
-		n += metrics_get("kprofefe_profiles_collected_total", "type",
+		n += metrics_get(METRIC_PROFILES_COLLECTED_TOTAL, "type",
 				 pprof_type_name((enum pprof_type)t), NULL);
 	return n;
 }
@@ -278,6 +286,7 @@ static void shut_down(struct app *app, const char *why)
 		return;
 	app->stopping = 1;
 	log_event(LOG_INFO, "shutting down", "reason", why, NULL);
+	ev_timer_stop(app->ev, &app->once_deadline);
 	collector_stop(app->collector);
 	app->collector = NULL;
 	ev_signal_stop(app->ev, &app->sigterm);
@@ -285,11 +294,43 @@ static void shut_down(struct app *app, const char *why)
 	batch_shutdown(app->batch, s.shutdown_grace, on_batch_drained, app);
 }
 
+/* --once ends without its round: the exit status says so, and the log says why. */
+static void give_up_round(struct app *app, const char *why)
+{
+	if (!s.once || !app->collector)
+		return;
+	enum collector_once_status st = collector_once_status(app->collector);
+	if (st == COLLECTOR_ONCE_DONE || st == COLLECTOR_ONCE_FAILED)
+		return; /* the round ended; on_round_done has set the status */
+	log_event(LOG_ERROR, "--once round did not complete", "reason", why, "status",
+		  collector_once_status_name(st), NULL);
+	app->exit_code = 1;
+}
+
 static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
 {
 	(void)ev;
 	(void)revents;
-	shut_down(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	const char *why = w->signum == SIGTERM ? "SIGTERM" : "SIGINT";
+	give_up_round(w->data, why);
+	shut_down(w->data, why);
+}
+
+static void on_once_deadline(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	give_up_round(w->data, "--once-deadline passed");
+	shut_down(w->data, "--once-deadline passed");
+}
+
+/* The whole round's own timeouts: listing the pods, then a CPU profile's window and
+ * margin twice over (a busy profiler is retried once), and the slowest snapshot. */
+static double once_deadline_s(void)
+{
+	if (s.once_deadline > 0)
+		return s.once_deadline;
+	return 60 + 2 * ((double)s.cpu_seconds + s.cpu_margin) + s.fetch_timeout;
 }
 
 /* --once: the exit status says whether every profile was fetched and uploaded. */
@@ -299,7 +340,7 @@ static double uploads_not_ok(void)
 	double n = 0;
 	for (int t = 0; t < PPROF_TYPE_COUNT; t++)
 		for (size_t r = 0; r < 2; r++)
-			n += metrics_get("kprofefe_uploads_total", "type",
+			n += metrics_get(METRIC_UPLOADS_TOTAL, "type",
 					 pprof_profefe_type((enum pprof_type)t), "result", results[r], NULL);
 	return n;
 }
@@ -431,9 +472,16 @@ int main(int argc, char **argv)
 	app.sigterm.data = app.sigint.data = &app;
 	ev_signal_start(app.ev, &app.sigterm);
 	ev_signal_start(app.ev, &app.sigint);
+	ev_timer_init(&app.once_deadline, on_once_deadline, once_deadline_s(), 0.);
+	app.once_deadline.data = &app;
+	if (s.once)
+		ev_timer_start(app.ev, &app.once_deadline);
 
 	log_event(LOG_INFO, "starting", "version", kprofefe_version(), "node", s.node_name,
 		  "profefe", s.profefe_url, NULL);
+	metrics_set(METRIC_BUILD_INFO, 1, "version", kprofefe_version(), NULL);
+	metrics_set(METRIC_CPU_SECONDS, (double)s.cpu_seconds, NULL);
+	loop_measure_lag(app.loop, LOOP_LAG_INTERVAL_S);
 	if (start_services(&app, err, sizeof(err)) != 0) {
 		log_event(LOG_ERROR, "cannot start", "error", err, NULL);
 		stop_services(&app);

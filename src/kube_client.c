@@ -84,8 +84,6 @@ kube_client *kube_client_new(loop_t *loop, kube_config *cfg)
 	kc->loop = loop;
 	kc->cfg = cfg;
 	build_base_url(kc);
-	metrics_register("kprofefe_kube_requests_total", "counter",
-			 "Requests to the Kubernetes API server, by verb and HTTP status code.");
 	return kc;
 }
 
@@ -200,7 +198,7 @@ static void count(const kube_call *call, long status)
 		snprintf(code, sizeof(code), "%ld", status);
 	else
 		snprintf(code, sizeof(code), "error");
-	metrics_add("kprofefe_kube_requests_total", 1, "verb", call->verb, "code", code, NULL);
+	metrics_add(METRIC_KUBE_REQUESTS_TOTAL, 1, "verb", call->verb, "code", code, NULL);
 }
 
 static void call_done(const http_response *resp, void *arg)

@@ -456,7 +456,7 @@ static int leave(kube_pod_watch *w)
 
 static void restart_count(const char *reason)
 {
-	metrics_add("kprofefe_watch_restarts_total", 1, "reason", reason, NULL);
+	metrics_add(METRIC_WATCH_RESTARTS_TOTAL, 1, "reason", reason, NULL);
 }
 
 static void on_retry(struct ev_loop *ev, ev_timer *t, int revents)
@@ -711,8 +711,6 @@ kube_pod_watch *kube_pod_watch_start(kube_client *kc, const char *field_selector
 	buf_t sel = BUF_INIT;
 	char *e;
 
-	metrics_register("kprofefe_watch_restarts_total", "counter",
-			 "Restarts of the pod list/watch, by reason.");
 	w->kc = kc;
 	w->cb = *cb;
 	w->cache = kube_pod_cache_new();

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "kprofefe/list.h"
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
 #include "kprofefe/xalloc.h"
@@ -24,8 +25,8 @@ struct transfer {
 	void *arg;
 	enum transfer_state state;
 	CURLcode failure;           /* T_FAILED: what done is told */
-	struct transfer *prev, *next;
-	struct transfer *next_todo; /* in the loop's todo list while waiting */
+	list_node link;             /* in the loop's transfers */
+	list_node todo;             /* in the loop's todo list while waiting */
 };
 
 struct loop {
@@ -35,8 +36,10 @@ struct loop {
 	ev_timer kick;         /* runs the todo list outside any curl call */
 	int in_curl;           /* depth of curl_multi_socket_action calls */
 	int running;
-	struct transfer *transfers;
-	struct transfer *todo, *todo_tail;
+	list_node transfers;
+	list_node todo;        /* waiting for curl to return, in order */
+	ev_timer heartbeat;    /* loop_measure_lag */
+	double heartbeat_due;  /* ev_time() the heartbeat should run at */
 };
 
 /* One watched socket, kept with curl_multi_assign. */
@@ -47,10 +50,7 @@ struct sock {
 
 void loop_count_curl_error(const char *call)
 {
-	/* Registered at the first failure: a healthy process does not show it. */
-	metrics_register("kprofefe_curl_errors_total", "counter",
-			 "libcurl calls that failed, by call (each is also logged).");
-	metrics_add("kprofefe_curl_errors_total", 1, "call", call, NULL);
+	metrics_add(METRIC_CURL_ERRORS_TOTAL, 1, "call", call, NULL);
 }
 
 /* Logs and counts a failed multi call; returns rc so callers can test it. */
@@ -81,38 +81,9 @@ static struct transfer *get_private(CURL *easy)
 
 static void todo_push(loop_t *loop, struct transfer *t)
 {
-	t->next_todo = NULL;
-	if (loop->todo_tail)
-		loop->todo_tail->next_todo = t;
-	else
-		loop->todo = t;
-	loop->todo_tail = t;
+	list_push_back(&loop->todo, &t->todo);
 	if (!loop->in_curl)
 		ev_feed_event(loop->ev, &loop->kick, EV_TIMER);
-}
-
-static void todo_unlink(loop_t *loop, struct transfer *t)
-{
-	struct transfer **link = &loop->todo, *prev = NULL;
-	for (; *link; prev = *link, link = &(*link)->next_todo) {
-		if (*link != t)
-			continue;
-		*link = t->next_todo;
-		if (loop->todo_tail == t)
-			loop->todo_tail = prev;
-		return;
-	}
-}
-
-static void list_unlink(loop_t *loop, struct transfer *t)
-{
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		loop->transfers = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	loop->running--;
 }
 
 /* Takes t out of the multi (when in it) and the lists; the caller frees t. */
@@ -120,10 +91,10 @@ static void forget(loop_t *loop, struct transfer *t)
 {
 	if (t->state == T_ACTIVE || t->state == T_WAIT_REMOVE)
 		check(curl_multi_remove_handle(loop->multi, t->easy), "curl_multi_remove_handle");
-	if (t->state != T_ACTIVE)
-		todo_unlink(loop, t);
+	list_remove(&t->todo);
 	set_private(t->easy, NULL);
-	list_unlink(loop, t);
+	list_remove(&t->link);
+	loop->running--;
 }
 
 static void drop(loop_t *loop, struct transfer *t)
@@ -163,12 +134,9 @@ static void start(loop_t *loop, struct transfer *t)
  * callback it makes may queue more work; that is done in the same pass. */
 static void run_todo(loop_t *loop)
 {
-	struct transfer *t;
-	while (!loop->in_curl && (t = loop->todo) != NULL) {
-		loop->todo = t->next_todo;
-		if (!loop->todo)
-			loop->todo_tail = NULL;
-		t->next_todo = NULL;
+	while (!loop->in_curl && !list_empty(&loop->todo)) {
+		struct transfer *t = LIST_ENTRY(list_first(&loop->todo), struct transfer, todo);
+		list_remove(&t->todo);
 		switch (t->state) {
 		case T_WAIT_ADD:
 			start(loop, t);
@@ -280,6 +248,38 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+/* Runs every interval; how late it runs is how long the loop was busy with something
+ * else. ev_time(), not ev_now(): the loop's cached time stops while a callback blocks. */
+static void heartbeat(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)revents;
+	loop_t *loop = w->data;
+	double now = ev_time();
+	double lag = now - loop->heartbeat_due;
+	metrics_observe(METRIC_LOOP_LAG_SECONDS, lag > 0 ? lag : 0, NULL);
+	/* libev counts the next run from the iteration's cached time. */
+	loop->heartbeat_due = ev_now(ev) + w->repeat;
+	ev_timer_again(ev, w);
+}
+
+static void stop_heartbeat(loop_t *loop)
+{
+	if (!ev_is_active(&loop->heartbeat))
+		return;
+	ev_ref(loop->ev); /* given back before the stop, as libev asks of unref'ed watchers */
+	ev_timer_stop(loop->ev, &loop->heartbeat);
+}
+
+void loop_measure_lag(loop_t *loop, double interval_s)
+{
+	stop_heartbeat(loop);
+	loop->heartbeat_due = ev_now(loop->ev) + interval_s;
+	ev_timer_set(&loop->heartbeat, interval_s, interval_s);
+	ev_timer_start(loop->ev, &loop->heartbeat);
+	/* A heartbeat alone must not keep ev_run going. */
+	ev_unref(loop->ev);
+}
+
 loop_t *loop_new(struct ev_loop *ev)
 {
 	static int curl_ready;
@@ -292,6 +292,10 @@ loop_t *loop_new(struct ev_loop *ev)
 	}
 	loop_t *loop = xcalloc(1, sizeof(*loop));
 	loop->ev = ev;
+	list_init(&loop->transfers);
+	list_init(&loop->todo);
+	ev_init(&loop->heartbeat, heartbeat);
+	loop->heartbeat.data = loop;
 	loop->multi = curl_multi_init();
 	if (!loop->multi) {
 		log_event(LOG_ERROR, "curl_multi_init failed", NULL);
@@ -314,9 +318,10 @@ void loop_free(loop_t *loop)
 {
 	if (!loop)
 		return;
-	while (loop->transfers)
-		drop(loop, loop->transfers);
+	while (!list_empty(&loop->transfers))
+		drop(loop, LIST_ENTRY(list_first(&loop->transfers), struct transfer, link));
 	ev_timer_stop(loop->ev, &loop->timer);
+	stop_heartbeat(loop);
 	ev_clear_pending(loop->ev, &loop->kick);
 	check(curl_multi_cleanup(loop->multi), "curl_multi_cleanup");
 	free(loop);
@@ -336,10 +341,8 @@ static struct transfer *track(loop_t *loop, CURL *easy, loop_done_fn done,
 	t->done = done;
 	t->dropped = dropped;
 	t->arg = arg;
-	t->next = loop->transfers;
-	if (t->next)
-		t->next->prev = t;
-	loop->transfers = t;
+	list_init(&t->todo);
+	list_push_front(&loop->transfers, &t->link);
 	loop->running++;
 	set_private(easy, t);
 	return t;

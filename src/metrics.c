@@ -6,49 +6,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kprofefe/buf.h"
 #include "kprofefe/xalloc.h"
 
 struct series {
-	char *labels; /* rendered: key="value",key2="value2" (may be empty) */
-	double value;
+	char *labels;   /* rendered: key="value",key2="value2" (may be empty) */
+	double value;   /* a histogram's count */
+	double sum;     /* histograms */
+	double *counts; /* histograms: observations per bucket, the last one +Inf */
 	struct series *next;
 };
 
-struct family {
-	const char *name;
-	const char *type;
-	const char *help;
-	struct series *series;
-	struct family *next;
-};
+static const metric_def *defs = metrics_defs;
+static size_t ndefs = METRIC_COUNT;
+/* Each declared metric's series, by id; NULL-terminated lists in creation order. */
+static struct series **families;
 
-static struct family *families;
-static struct family *families_tail;
-
-static struct family *find_family(const char *name)
+const char *metrics_name(enum metric_id id)
 {
-	for (struct family *f = families; f; f = f->next)
-		if (strcmp(f->name, name) == 0)
-			return f;
-	return NULL;
-}
-
-void metrics_register(const char *name, const char *type, const char *help)
-{
-	if (find_family(name))
-		return;
-	struct family *f = xcalloc(1, sizeof(*f));
-	f->name = name;
-	f->type = type;
-	f->help = help;
-	/* Kept in registration order, so /metrics reads in the order code declared. */
-	if (families_tail)
-		families_tail->next = f;
-	else
-		families = f;
-	families_tail = f;
+	return (size_t)id < ndefs ? defs[id].name : "";
 }
 
 static void append_label_value(buf_t *b, const char *v)
@@ -78,19 +56,22 @@ static char *render_labels(va_list ap)
 	return buf_detach(&b);
 }
 
-static struct family *must_find(const char *name)
+/* The head of id's series list, or NULL for an id outside the declarations (only a
+ * cast can make one): ignored rather than a crash in production. */
+static struct series **family_of(enum metric_id id)
 {
-	struct family *f = find_family(name);
-	if (!f) {
-		fprintf(stderr, "kprofefe: bug: metric %s used before metrics_register\n", name);
-		abort();
-	}
-	return f;
+	if ((size_t)id >= ndefs)
+		return NULL;
+	if (!families)
+		families = xcalloc(ndefs, sizeof(*families));
+	return &families[id];
 }
 
-static struct series *find_series(struct family *f, const char *labels, int create)
+static struct series *find_series(enum metric_id id, const char *labels, int create)
 {
-	struct series **link = &f->series;
+	struct series **link = family_of(id);
+	if (!link)
+		return NULL;
 	for (; *link; link = &(*link)->next)
 		if (strcmp((*link)->labels, labels) == 0)
 			return *link;
@@ -98,43 +79,62 @@ static struct series *find_series(struct family *f, const char *labels, int crea
 		return NULL;
 	struct series *s = xcalloc(1, sizeof(*s));
 	s->labels = xstrdup(labels);
+	if (defs[id].type == METRIC_HISTOGRAM)
+		s->counts = xcalloc(defs[id].nbuckets + 1, sizeof(*s->counts));
 	*link = s;
 	return s;
 }
 
-void metrics_add(const char *name, double delta, ...)
+static struct series *series_va(enum metric_id id, int create, va_list ap)
 {
-	struct family *f = must_find(name);
+	char *labels = render_labels(ap);
+	struct series *s = find_series(id, labels, create);
+	free(labels);
+	return s;
+}
+
+void metrics_add(enum metric_id id, double delta, ...)
+{
 	va_list ap;
 	va_start(ap, delta);
-	char *labels = render_labels(ap);
+	struct series *s = series_va(id, 1, ap);
 	va_end(ap);
-	find_series(f, labels, 1)->value += delta;
-	free(labels);
+	if (s && !s->counts)
+		s->value += delta;
 }
 
-void metrics_set(const char *name, double value, ...)
+void metrics_set(enum metric_id id, double value, ...)
 {
-	struct family *f = must_find(name);
 	va_list ap;
 	va_start(ap, value);
-	char *labels = render_labels(ap);
+	struct series *s = series_va(id, 1, ap);
 	va_end(ap);
-	find_series(f, labels, 1)->value = value;
-	free(labels);
+	if (s && !s->counts)
+		s->value = value;
 }
 
-double metrics_get(const char *name, ...)
+void metrics_observe(enum metric_id id, double value, ...)
 {
-	struct family *f = find_family(name);
-	if (!f)
-		return 0;
 	va_list ap;
-	va_start(ap, name);
-	char *labels = render_labels(ap);
+	va_start(ap, value);
+	struct series *s = series_va(id, 1, ap);
 	va_end(ap);
-	struct series *s = find_series(f, labels, 0);
-	free(labels);
+	if (!s || !s->counts)
+		return;
+	size_t i = 0;
+	while (i < defs[id].nbuckets && value > defs[id].buckets[i])
+		i++;
+	s->counts[i]++;
+	s->sum += value;
+	s->value++;
+}
+
+double metrics_get(enum metric_id id, ...)
+{
+	va_list ap;
+	va_start(ap, id);
+	struct series *s = series_va(id, 0, ap);
+	va_end(ap);
 	return s ? s->value : 0;
 }
 
@@ -170,20 +170,52 @@ static void append_help(buf_t *b, const char *help)
 	}
 }
 
+static void append_sample(buf_t *b, const char *name, const char *suffix, const char *labels,
+			  const char *extra, double v)
+{
+	buf_printf(b, "%s%s", name, suffix);
+	if (labels[0] || extra)
+		buf_printf(b, "{%s%s%s}", labels, labels[0] && extra ? "," : "", extra ? extra : "");
+	buf_append_str(b, " ");
+	append_value(b, v);
+	buf_append_str(b, "\n");
+}
+
+static void append_histogram(buf_t *b, const metric_def *d, const struct series *s)
+{
+	double cumulative = 0;
+	char le[64];
+	for (size_t i = 0; i <= d->nbuckets; i++) {
+		cumulative += s->counts[i];
+		if (i < d->nbuckets)
+			snprintf(le, sizeof(le), "le=\"%.15g\"", d->buckets[i]);
+		else
+			snprintf(le, sizeof(le), "le=\"+Inf\"");
+		append_sample(b, d->name, "_bucket", s->labels, le, cumulative);
+	}
+	append_sample(b, d->name, "_sum", s->labels, NULL, s->sum);
+	append_sample(b, d->name, "_count", s->labels, NULL, s->value);
+}
+
+static const char *const type_names[] = {
+	[METRIC_COUNTER] = "counter",
+	[METRIC_GAUGE] = "gauge",
+	[METRIC_HISTOGRAM] = "histogram",
+};
+
 char *metrics_render(void)
 {
 	buf_t b = BUF_INIT;
-	for (struct family *f = families; f; f = f->next) {
-		buf_printf(&b, "# HELP %s ", f->name);
-		append_help(&b, f->help);
-		buf_printf(&b, "\n# TYPE %s %s\n", f->name, f->type);
-		for (struct series *s = f->series; s; s = s->next) {
-			if (s->labels[0])
-				buf_printf(&b, "%s{%s} ", f->name, s->labels);
+	for (size_t id = 0; id < ndefs; id++) {
+		const metric_def *d = &defs[id];
+		buf_printf(&b, "# HELP %s ", d->name);
+		append_help(&b, d->help);
+		buf_printf(&b, "\n# TYPE %s %s\n", d->name, type_names[d->type]);
+		for (struct series *s = families ? families[id] : NULL; s; s = s->next) {
+			if (s->counts)
+				append_histogram(&b, d, s);
 			else
-				buf_printf(&b, "%s ", f->name);
-			append_value(&b, s->value);
-			buf_append_str(&b, "\n");
+				append_sample(&b, d->name, "", s->labels, NULL, s->value);
 		}
 	}
 	return buf_detach(&b);
@@ -191,16 +223,73 @@ char *metrics_render(void)
 
 void metrics_reset(void)
 {
-	while (families) {
-		struct family *f = families;
-		families = f->next;
-		while (f->series) {
-			struct series *s = f->series;
-			f->series = s->next;
+	for (size_t id = 0; families && id < ndefs; id++) {
+		while (families[id]) {
+			struct series *s = families[id];
+			families[id] = s->next;
 			free(s->labels);
+			free(s->counts);
 			free(s);
 		}
-		free(f);
 	}
-	families_tail = NULL;
+	free(families);
+	families = NULL;
+}
+
+void metrics_use_defs(const metric_def *d, size_t n)
+{
+	metrics_reset();
+	defs = d ? d : metrics_defs;
+	ndefs = d ? n : METRIC_COUNT;
+}
+
+/* /proc/self/stat's fields after the command (which may hold spaces and parentheses):
+ * utime is the 14th field, stime the 15th, starttime the 22nd, rss the 24th. */
+static int read_self_stat(double *cpu_s, double *start_ticks, double *rss_pages)
+{
+	char text[1024];
+	FILE *f = fopen("/proc/self/stat", "r");
+	if (!f)
+		return -1;
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	const char *p = strrchr(text, ')');
+	if (!p)
+		return -1;
+	unsigned long long utime, stime, start;
+	long rss;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+			  "%*d %*d %llu %*u %ld", &utime, &stime, &start, &rss) != 4)
+		return -1;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	*cpu_s = (double)(utime + stime) / hz;
+	*start_ticks = (double)start / hz;
+	*rss_pages = (double)rss;
+	return 0;
+}
+
+static double boot_time(void)
+{
+	char line[256];
+	double btime = 0;
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lf", &btime) == 1)
+			break;
+	fclose(f);
+	return btime;
+}
+
+void metrics_update_process(void)
+{
+	double cpu, start, rss;
+	if (read_self_stat(&cpu, &start, &rss) != 0)
+		return;
+	metrics_set(METRIC_PROCESS_CPU_SECONDS_TOTAL, cpu, NULL);
+	metrics_set(METRIC_PROCESS_RESIDENT_MEMORY_BYTES, rss * (double)sysconf(_SC_PAGESIZE),
+		    NULL);
+	metrics_set(METRIC_PROCESS_START_TIME_SECONDS, boot_time() + start, NULL);
 }

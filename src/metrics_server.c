@@ -44,8 +44,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct metrics_server *srv = cls;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply(conn, 405, "text/plain", xstrdup("method not allowed\n"));
-	if (strcmp(url, "/metrics") == 0)
+	if (strcmp(url, "/metrics") == 0) {
+		metrics_update_process();
+		metrics_set(METRIC_READY, !srv->ready || srv->ready(srv->arg) ? 1 : 0, NULL);
 		return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_render());
+	}
 	if (strcmp(url, "/healthz") == 0)
 		return reply(conn, 200, "text/plain", xstrdup("ok\n"));
 	if (strcmp(url, "/readyz") == 0) {

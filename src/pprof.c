@@ -406,7 +406,7 @@ static size_t inflate_cap(size_t in_len, size_t max_out)
 }
 
 int pprof_gunzip(const unsigned char *data, size_t len, size_t max_out, unsigned char **out,
-		 size_t *out_len, const char **reason)
+		 size_t *out_len, enum pprof_reason *reason)
 {
 	size_t cap = inflate_cap(len, max_out);
 	size_t size = len * 4 < 4096 ? 4096 : len * 4;
@@ -418,7 +418,7 @@ int pprof_gunzip(const unsigned char *data, size_t len, size_t max_out, unsigned
 	*out = NULL;
 	*out_len = 0;
 	if (!is_gzip(data, len)) {
-		*reason = "corrupt_gzip";
+		*reason = PPROF_REASON_CORRUPT_GZIP;
 		return -1;
 	}
 	if (size > cap)
@@ -427,14 +427,14 @@ int pprof_gunzip(const unsigned char *data, size_t len, size_t max_out, unsigned
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
 		free(dst);
-		*reason = "corrupt_gzip";
+		*reason = PPROF_REASON_CORRUPT_GZIP;
 		return -1;
 	}
 	zs.next_in = (unsigned char *)(uintptr_t)data; /* zlib's API is not const */
 	for (;;) {
 		if (used == size) {
 			if (size == cap) {
-				*reason = "too_large";
+				*reason = PPROF_REASON_TOO_LARGE;
 				goto fail;
 			}
 			size = size > cap / 2 ? cap : size * 2;
@@ -455,17 +455,17 @@ int pprof_gunzip(const unsigned char *data, size_t len, size_t max_out, unsigned
 				break;
 			/* Another gzip member follows (gzip allows concatenation). */
 			if (!is_gzip(zs.next_in, in_left) || inflateReset(&zs) != Z_OK) {
-				*reason = "corrupt_gzip";
+				*reason = PPROF_REASON_CORRUPT_GZIP;
 				goto fail;
 			}
 			continue;
 		}
 		if (rc == Z_BUF_ERROR && zs.avail_out != 0) {
-			*reason = "corrupt_gzip"; /* input ended before the stream did */
+			*reason = PPROF_REASON_CORRUPT_GZIP; /* input ended before the stream did */
 			goto fail;
 		}
 		if (rc != Z_OK && rc != Z_BUF_ERROR) {
-			*reason = "corrupt_gzip";
+			*reason = PPROF_REASON_CORRUPT_GZIP;
 			goto fail;
 		}
 	}
@@ -588,7 +588,7 @@ static void stream_feed(profile_stream *s, const unsigned char *data, size_t len
  * nothing but one field at a time is kept, so a large inflated size costs time, not
  * memory. Returns 0 for a Profile, else -1 with *reason. */
 static int check_gzip_profile(const unsigned char *data, size_t len, size_t max_out,
-			      pprof_body_facts *facts, const char **reason)
+			      pprof_body_facts *facts, enum pprof_reason *reason)
 {
 	size_t cap = inflate_cap(len, max_out), total = 0;
 	unsigned char chunk[16384];
@@ -598,11 +598,11 @@ static int check_gzip_profile(const unsigned char *data, size_t len, size_t max_
 
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-		*reason = "corrupt_gzip";
+		*reason = PPROF_REASON_CORRUPT_GZIP;
 		return -1;
 	}
 	zs.next_in = (unsigned char *)(uintptr_t)data; /* zlib's API is not const */
-	*reason = "corrupt_gzip";
+	*reason = PPROF_REASON_CORRUPT_GZIP;
 	for (;;) {
 		size_t in_left = len - (size_t)(zs.next_in - data);
 		if (rc == Z_STREAM_END) {
@@ -620,23 +620,23 @@ static int check_gzip_profile(const unsigned char *data, size_t len, size_t max_
 		if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && got > 0))
 			goto out; /* corrupt, or the input ended before the stream did */
 		if (got > cap - total) {
-			*reason = "too_large";
+			*reason = PPROF_REASON_TOO_LARGE;
 			goto out;
 		}
 		total += got;
 		stream_feed(&s, chunk, got);
 		if (s.w.bad) {
-			*reason = "not_profile";
+			*reason = PPROF_REASON_NOT_PROFILE;
 			goto out;
 		}
 	}
 	if (total == 0 || s.pending.len != 0 || !s.w.seen_strings) {
-		*reason = "not_profile";
+		*reason = PPROF_REASON_NOT_PROFILE;
 		goto out;
 	}
 	if (facts)
 		*facts = s.w.facts;
-	*reason = NULL;
+	*reason = PPROF_REASON_NONE;
 	result = 0;
 out:
 	inflateEnd(&zs);
@@ -667,8 +667,26 @@ int pprof_is_trace(const unsigned char *data, size_t len)
 	return 1;
 }
 
+static const char *const reason_names[] = {
+	[PPROF_REASON_NONE] = "",
+	[PPROF_REASON_EMPTY] = "empty",
+	[PPROF_REASON_HTML] = "html",
+	[PPROF_REASON_TEXT] = "text",
+	[PPROF_REASON_NOT_GZIP_OR_PROTOBUF] = "not_gzip_or_protobuf",
+	[PPROF_REASON_CORRUPT_GZIP] = "corrupt_gzip",
+	[PPROF_REASON_NOT_PROFILE] = "not_profile",
+	[PPROF_REASON_TOO_LARGE] = "too_large",
+	[PPROF_REASON_NOT_TRACE] = "not_trace",
+	[PPROF_REASON_UNEXPECTED_TRACE] = "unexpected_trace",
+};
+
+const char *pprof_reason_name(enum pprof_reason r)
+{
+	return (size_t)r < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[r] : "";
+}
+
 /* Why a body that is neither gzip, protobuf nor trace was refused. */
-static const char *classify_junk(const unsigned char *body, size_t len)
+static enum pprof_reason classify_junk(const unsigned char *body, size_t len)
 {
 	size_t i = 0, n = len < 512 ? len : 512;
 
@@ -676,38 +694,38 @@ static const char *classify_junk(const unsigned char *body, size_t len)
 			 body[i] == '\n'))
 		i++;
 	if (i < n && body[i] == '<')
-		return "html";
+		return PPROF_REASON_HTML;
 	for (i = 0; i < n; i++) {
 		unsigned char c = body[i];
 		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
-			return "not_gzip_or_protobuf";
+			return PPROF_REASON_NOT_GZIP_OR_PROTOBUF;
 	}
-	return "text";
+	return PPROF_REASON_TEXT;
 }
 
 enum pprof_body_kind pprof_body_inspect(enum pprof_type t, const unsigned char *body,
 					size_t len, size_t max_inflated, pprof_body_facts *facts,
-					const char **reason)
+					enum pprof_reason *reason)
 {
-	const char *dummy;
+	enum pprof_reason dummy;
 
 	if (reason == NULL)
 		reason = &dummy;
-	*reason = NULL;
+	*reason = PPROF_REASON_NONE;
 	if (body == NULL || len == 0) {
-		*reason = "empty";
+		*reason = PPROF_REASON_EMPTY;
 		return PPROF_BODY_INVALID;
 	}
 	if (pprof_is_trace(body, len)) {
 		if (t == PPROF_TRACE)
 			return PPROF_BODY_TRACE;
-		*reason = "unexpected_trace";
+		*reason = PPROF_REASON_UNEXPECTED_TRACE;
 		return PPROF_BODY_INVALID;
 	}
 	if (t == PPROF_TRACE) {
-		*reason = is_gzip(body, len) ? "not_trace" : classify_junk(body, len);
-		if (strcmp(*reason, "not_gzip_or_protobuf") == 0)
-			*reason = "not_trace";
+		*reason = is_gzip(body, len) ? PPROF_REASON_NOT_TRACE : classify_junk(body, len);
+		if (*reason == PPROF_REASON_NOT_GZIP_OR_PROTOBUF)
+			*reason = PPROF_REASON_NOT_TRACE;
 		return PPROF_BODY_INVALID;
 	}
 	if (is_gzip(body, len)) {
@@ -722,14 +740,14 @@ enum pprof_body_kind pprof_body_inspect(enum pprof_type t, const unsigned char *
 }
 
 enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
-				      size_t len, size_t max_inflated, const char **reason)
+				      size_t len, size_t max_inflated, enum pprof_reason *reason)
 {
 	return pprof_body_inspect(t, body, len, max_inflated, NULL, reason);
 }
 
 enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *body,
 					size_t len, size_t max_inflated, unsigned char **out,
-					size_t *out_len, const char **reason)
+					size_t *out_len, enum pprof_reason *reason)
 {
 	enum pprof_body_kind kind = pprof_body_check(t, body, len, max_inflated, reason);
 
@@ -745,7 +763,7 @@ enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *
 	case PPROF_BODY_PROTOBUF:
 		if (pprof_gzip(body, len, out, out_len) != 0) {
 			if (reason)
-				*reason = "not_gzip_or_protobuf";
+				*reason = PPROF_REASON_NOT_GZIP_OR_PROTOBUF;
 			return PPROF_BODY_INVALID;
 		}
 		return kind;
@@ -1047,7 +1065,7 @@ int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, cha
 {
 	unsigned char *raw;
 	size_t raw_len;
-	const char *reason;
+	enum pprof_reason reason;
 	int rc;
 
 	memset(info, 0, sizeof(*info));
@@ -1060,7 +1078,7 @@ int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, cha
 	if (!is_gzip(data, len))
 		return read_profile(data, len, info, err, errlen);
 	if (pprof_gunzip(data, len, 0, &raw, &raw_len, &reason) != 0) {
-		snprintf(err, errlen, "cannot gunzip: %s", reason);
+		snprintf(err, errlen, "cannot gunzip: %s", pprof_reason_name(reason));
 		return -1;
 	}
 	rc = read_profile(raw, raw_len, info, err, errlen);

@@ -10,6 +10,8 @@
 #include <yajl/yajl_tree.h>
 
 #include "kprofefe/buf.h"
+#include "kprofefe/list.h"
+#include "kprofefe/metrics.h"
 #include "kprofefe/xalloc.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -30,7 +32,7 @@ struct profefe_client {
 	http_tls tls;
 	int use_tls;
 	profefe_client_options opt;
-	profefe_request *requests; /* running, so free can cancel them */
+	list_node requests;       /* running, so free can cancel them */
 };
 
 struct profefe_request {
@@ -46,7 +48,7 @@ struct profefe_request {
 		http_done_fn get;
 	} done;
 	void *arg;
-	profefe_request *prev, *next;
+	list_node link;           /* in the client's requests */
 };
 
 /* ---- client ---- */
@@ -66,6 +68,7 @@ profefe_client *profefe_client_new(loop_t *loop, const char *base_url,
 	}
 	profefe_client *c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
+	list_init(&c->requests);
 	c->base = xstrdup(base_url);
 	size_t n = strlen(c->base);
 	while (n > 0 && c->base[n - 1] == '/')
@@ -99,12 +102,7 @@ profefe_client *profefe_client_new(loop_t *loop, const char *base_url,
 
 static void request_unlink(profefe_request *r)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		r->c->requests = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&r->link);
 }
 
 static void request_free(profefe_request *r)
@@ -126,8 +124,8 @@ void profefe_client_free(profefe_client *c)
 {
 	if (!c)
 		return;
-	while (c->requests)
-		profefe_cancel(c->requests);
+	while (!list_empty(&c->requests))
+		profefe_cancel(LIST_ENTRY(list_first(&c->requests), profefe_request, link));
 	free(c->base);
 	free(c->auth_header);
 	free(c->extra_header);
@@ -571,6 +569,18 @@ int profefe_parse_version(const char *endpoint, long status, const char *body, c
 
 /* ---- upload outcome ---- */
 
+static const char *const outcome_names[] = {
+	[PROFEFE_OK] = "ok",
+	[PROFEFE_RETRY] = "retry",
+	[PROFEFE_REJECTED] = "rejected",
+};
+
+const char *profefe_outcome_name(enum profefe_outcome o)
+{
+	return (size_t)o < sizeof(outcome_names) / sizeof(outcome_names[0]) ? outcome_names[o]
+									    : "unknown";
+}
+
 void profefe_classify_upload(const http_response *resp, profefe_upload_result *out,
 			     char **scratch)
 {
@@ -638,6 +648,8 @@ static void on_http_done(const http_response *resp, void *arg)
 		profefe_upload_result res;
 		char *scratch;
 		profefe_classify_upload(resp, &res, &scratch);
+		metrics_observe(METRIC_UPLOAD_DURATION_SECONDS, res.seconds, "result",
+				profefe_outcome_name(res.outcome), NULL);
 		r->done.upload(&res, r->arg);
 		free(scratch);
 		break;
@@ -699,10 +711,7 @@ static profefe_request *start(profefe_client *c, enum kind kind, const char *end
 		o->connect_timeout_ms = c->opt.connect_timeout_ms;
 	if (o->timeout_ms == 0)
 		o->timeout_ms = c->opt.timeout_ms;
-	r->next = c->requests;
-	if (c->requests)
-		c->requests->prev = r;
-	c->requests = r;
+	list_push_front(&c->requests, &r->link);
 	r->http = http_start(c->loop, url, o, on_http_done, r);
 	return r;
 }

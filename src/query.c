@@ -539,7 +539,7 @@ int query_load_file(const char *path, const char *type_name, unsigned char **dat
 	size_t raw_len;
 	pprof_info info;
 	char why[512];
-	const char *reason;
+	enum pprof_reason reason;
 	int rc;
 
 	*data = NULL;
@@ -559,7 +559,7 @@ int query_load_file(const char *path, const char *type_name, unsigned char **dat
 	if (rc == 0 && pprof_body_prepare(*type, raw, raw_len, 0, data, len, &reason) ==
 			       PPROF_BODY_INVALID) {
 		snprintf(err, errlen, "%s: not a valid %s profile (%s)", path,
-			 pprof_type_name(*type), reason);
+			 pprof_type_name(*type), pprof_reason_name(reason));
 		rc = -1;
 	}
 	free(raw);

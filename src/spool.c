@@ -172,7 +172,7 @@ static int64_t age_ns(int64_t now, int64_t then)
 
 static void count_error(const char *op, int err)
 {
-	metrics_add("kprofefe_spool_errors_total", 1, "op", op, "errno", errno_name(err), NULL);
+	metrics_add(METRIC_SPOOL_ERRORS_TOTAL, 1, "op", op, "errno", errno_name(err), NULL);
 }
 
 static void update_gauges(const spool_t *s)
@@ -182,28 +182,9 @@ static void update_gauges(const spool_t *s)
 		int64_t d = age_ns(now_ns(s), s->v[0].time_ns);
 		age = d > 0 ? (double)d / 1e9 : 0;
 	}
-	metrics_set("kprofefe_spool_entries", (double)s->n, NULL);
-	metrics_set("kprofefe_spool_bytes", (double)s->bytes, NULL);
-	metrics_set("kprofefe_spool_oldest_age_seconds", age, NULL);
-}
-
-static void register_metrics(void)
-{
-	metrics_register("kprofefe_spool_entries", "gauge", "Profiles waiting in the spool.");
-	metrics_register("kprofefe_spool_bytes", "gauge", "Bytes of the spool's entry files.");
-	metrics_register("kprofefe_spool_oldest_age_seconds", "gauge",
-			 "Age of the oldest spooled profile (since its collection).");
-	metrics_register("kprofefe_spool_written_total", "counter", "Profiles written to the spool.");
-	metrics_register("kprofefe_spool_drained_total", "counter",
-			 "Spooled profiles uploaded and deleted.");
-	metrics_register("kprofefe_spool_evicted_total", "counter",
-			 "Spooled profiles deleted unsent because of the size or age bound.");
-	metrics_register("kprofefe_spool_quarantined_total", "counter",
-			 "Spool files moved to quarantine/ (unparsable, bad checksum, foreign, unreadable).");
-	metrics_register("kprofefe_spool_rejected_total", "counter",
-			 "Spooled profiles profefe refused, moved to rejected/.");
-	metrics_register("kprofefe_spool_errors_total", "counter",
-			 "Failed spool operations by operation and errno.");
+	metrics_set(METRIC_SPOOL_ENTRIES, (double)s->n, NULL);
+	metrics_set(METRIC_SPOOL_BYTES, (double)s->bytes, NULL);
+	metrics_set(METRIC_SPOOL_OLDEST_AGE_SECONDS, age, NULL);
 }
 
 /* "<20 digits>-<10 digits>.prof" */
@@ -344,7 +325,7 @@ static void quarantine_file(spool_t *s, const char *name, const char *why)
 		count_error("quarantine", rc);
 	log_event(LOG_WARN, "spool file quarantined", "dir", s->dir, "file", name, "reason", why,
 		  "moved", rc == 0 ? "true" : strerror(rc), NULL);
-	metrics_add("kprofefe_spool_quarantined_total", 1, NULL);
+	metrics_add(METRIC_SPOOL_QUARANTINED_TOTAL, 1, NULL);
 }
 
 static void evict(spool_t *s, size_t i, const char *reason)
@@ -359,7 +340,7 @@ static void evict(spool_t *s, size_t i, const char *reason)
 	log_event(LOG_WARN, "spool entry evicted", "dir", s->dir, "entry", sl->name, "reason",
 		  reason, "age_seconds", age, "bytes", bytes, rc != 0 ? "error" : NULL,
 		  rc != 0 ? strerror(rc) : NULL, NULL);
-	metrics_add("kprofefe_spool_evicted_total", 1, "reason", reason, NULL);
+	metrics_add(METRIC_SPOOL_EVICTED_TOTAL, 1, "reason", reason, NULL);
 	slot_drop(s, i);
 }
 
@@ -514,7 +495,6 @@ static int scan(spool_t *s)
 
 spool_t *spool_open(const char *dir, const spool_options *opt, char *err, size_t errlen)
 {
-	register_metrics();
 	int rc = mkdir_p(dir);
 	if (rc != 0) {
 		count_error("open", rc);
@@ -683,7 +663,7 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 	if (age_ns(now, e->time_ns) > s->opt.max_age_ns) {
 		log_event(LOG_WARN, "spool entry evicted", "dir", s->dir, "entry", "(not written)",
 			  "reason", "age", "service", service, "type", type, NULL);
-		metrics_add("kprofefe_spool_evicted_total", 1, "reason", "age", NULL);
+		metrics_add(METRIC_SPOOL_EVICTED_TOTAL, 1, "reason", "age", NULL);
 		return 0;
 	}
 
@@ -704,7 +684,7 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 	}
 	free(tmp);
 	slot_insert(s, (struct slot){name, size, e->time_ns, 0, 0});
-	metrics_add("kprofefe_spool_written_total", 1, NULL);
+	metrics_add(METRIC_SPOOL_WRITTEN_TOTAL, 1, NULL);
 	enforce_bounds(s, now);
 	update_gauges(s);
 	return 0;
@@ -896,7 +876,7 @@ int spool_remove(spool_t *s, const char *name)
 		return rc;
 	}
 	slot_drop(s, (size_t)i);
-	metrics_add("kprofefe_spool_drained_total", 1, NULL);
+	metrics_add(METRIC_SPOOL_DRAINED_TOTAL, 1, NULL);
 	update_gauges(s);
 	return 0;
 }
@@ -912,7 +892,7 @@ int spool_reject(spool_t *s, const char *name)
 		return rc;
 	}
 	slot_drop(s, (size_t)i);
-	metrics_add("kprofefe_spool_rejected_total", 1, NULL);
+	metrics_add(METRIC_SPOOL_REJECTED_TOTAL, 1, NULL);
 	update_gauges(s);
 	return 0;
 }

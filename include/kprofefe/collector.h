@@ -6,9 +6,26 @@
 
 #include "kprofefe/batch.h"
 #include "kprofefe/budget.h"
+#include "kprofefe/fetch.h"
 #include "kprofefe/kube.h"
 #include "kprofefe/loop.h"
 #include "kprofefe/pod.h"
+
+/* What the collector calls outside itself: fetches, the pod watch and the upload queue.
+ * collector_io_default holds the real ones; a unit test gives its own, and drives the
+ * scheduler without a pod or an API server. */
+typedef struct collector_io {
+	fetch *(*fetch_start)(loop_t *loop, const char *base_url, enum pprof_type t,
+			      const fetch_options *opt, fetch_done_fn done, void *arg);
+	void (*fetch_cancel)(fetch *f);
+	kube_pod_watch *(*watch_start)(kube_client *kc, const char *field_selector,
+				       const char *label_selector,
+				       const kube_pod_watch_callbacks *cb);
+	void (*watch_stop)(kube_pod_watch *w);
+	int (*submit)(batch_t *b, const batch_profile *p, unsigned char *data, size_t len);
+} collector_io;
+
+extern const collector_io collector_io_default;
 
 typedef struct collector_options {
 	const char *node_name;     /* required: only this node's pods are listed */
@@ -30,6 +47,7 @@ typedef struct collector_options {
 	 * than a quarter of it for bodies and the queue. */
 	budget_t *budget;
 	int once;                  /* one round over the targets of the first list, then done */
+	const collector_io *io;    /* borrowed; NULL: collector_io_default */
 } collector_options;
 
 typedef struct collector collector_t;
@@ -50,10 +68,18 @@ collector_t *collector_start(loop_t *loop, kube_client *kc, batch_t *batch,
 int collector_synced(const collector_t *c);
 /* How many targets are being scraped. */
 size_t collector_targets(const collector_t *c);
+/* Where a --once round stands. */
+enum collector_once_status {
+	COLLECTOR_ONCE_DONE,       /* the round ended and every profile was fetched */
+	COLLECTOR_ONCE_FAILED,     /* the round ended; some profiles could not be fetched */
+	COLLECTOR_ONCE_NOT_LISTED, /* the node's pods were never listed (API server down?) */
+	COLLECTOR_ONCE_UNFINISHED  /* listed, but fetches of the round are still due */
+};
+/* --once: how the round stands now (a caller that gives up on it says why). */
+enum collector_once_status collector_once_status(const collector_t *c);
+/* "done", "fetches_failed", "pods_not_listed", "fetches_unfinished": static. */
+const char *collector_once_status_name(enum collector_once_status st);
 /* Stops the watch and every fetch (in-flight ones are canceled) and frees c. */
 void collector_stop(collector_t *c);
-
-/* Declares the collector's metrics (kprofefe_targets, ...). */
-void collector_register_metrics(void);
 
 #endif

@@ -50,9 +50,6 @@ char *delta_labels(const char *labels, const delta_verdict *v);
 
 /* ---- the collector's use ------------------------------------------------------------ */
 
-/* Declares kprofefe_profiles_skipped_total and kprofefe_delta_ignored_total. */
-void delta_register_metrics(void);
-
 /* A godeltaprof answer with nothing before it: no window (see delta_collected_labels). */
 #define DELTA_NO_WINDOW (-1.0)
 

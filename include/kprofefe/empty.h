@@ -23,9 +23,6 @@ typedef struct empty_state {
 	int said;        /* the empty profile was logged for this target and type */
 } empty_state;
 
-/* Declares kprofefe_profiles_skipped_total{type,reason}. */
-void empty_register_metrics(void);
-
 /* At the start of a round: 1 when the type is to be fetched, 0 when the backoff leaves
  * this round out (counted down). */
 int empty_due(empty_state *s);

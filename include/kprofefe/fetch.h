@@ -44,22 +44,35 @@ typedef struct fetch_options {
 } fetch_options;
 
 /*
- * What a fetch ended with; handed to the done callback and valid only during it.
- * reason is a static metric label:
- *   NULL when ok;
- *   "connect"   no connection (refused, unreachable, DNS, TLS handshake);
- *   "timeout"   connect or total timeout;
- *   "redirect"  a 3xx (redirects are refused, never followed);
- *   "busy"      500 because a CPU profile or trace is already running in the target;
- *   "http_4xx", "http_5xx", "http_other"  other statuses;
- *   "too_large" body above max_profile_bytes (or inflating above its cap);
- *   "budget"    the body did not fit the memory budget;
- *   "not_pprof" 2xx but not a profile of the type (see body_reason);
- *   "error"     any other transfer failure.
- * ("canceled" is only counted in the metric: done is never called after fetch_cancel.)
+ * Why a fetch failed; FETCH_OK when it did not. fetch_reason_name gives the metric label
+ * and log field (kprofefe_fetch_total{result}); code decides on the enum, never on the
+ * name or a message.
  */
+enum fetch_reason {
+	FETCH_OK,
+	FETCH_CONNECT,    /* no connection (refused, unreachable, DNS) */
+	FETCH_TLS,        /* TLS handshake: certificate not verified, wrong name, not TLS */
+	FETCH_TIMEOUT,    /* connect or total timeout */
+	FETCH_REDIRECT,   /* a 3xx (redirects are refused, never followed) */
+	FETCH_BUSY,       /* 500 because a CPU profile or trace is already running there */
+	FETCH_HTTP_4XX,
+	FETCH_HTTP_5XX,
+	FETCH_HTTP_OTHER, /* other statuses */
+	FETCH_TOO_LARGE,  /* body above max_profile_bytes (or inflating above its cap) */
+	FETCH_BUDGET,     /* the body did not fit the memory budget */
+	FETCH_NOT_PPROF,  /* 2xx but not a profile of the type (see body_reason) */
+	FETCH_ERROR,      /* any other transfer failure */
+	FETCH_REASON_COUNT
+};
+
+/* "ok", "connect", "tls", "timeout", "redirect", "busy", "http_4xx", "http_5xx",
+ * "http_other", "too_large", "budget", "not_pprof", "error": static. ("canceled" is only
+ * counted in the metric: done is never called after fetch_cancel.) */
+const char *fetch_reason_name(enum fetch_reason r);
+
+/* What a fetch ended with; handed to the done callback and valid only during it. */
 typedef struct fetch_result {
-	int ok;
+	int ok;                  /* reason == FETCH_OK */
 	enum pprof_type type;
 	const char *url;         /* the URL fetched */
 	long status;             /* HTTP status, 0 when none */
@@ -73,9 +86,11 @@ typedef struct fetch_result {
 	                            that never enabled mutex or block profiling serves);
 	                            profefe refuses these */
 	double seconds;          /* wall time of the transfer */
-	const char *reason;      /* see above */
-	const char *body_reason; /* "not_pprof"/"too_large" from the body check: pprof's
-	                            reason ("html", "text", "corrupt_gzip"...), else NULL */
+	enum fetch_reason reason;
+	enum pprof_reason body_reason; /* FETCH_NOT_PPROF/FETCH_TOO_LARGE from the body
+	                                  check, else PPROF_REASON_NONE */
+	CURLcode curl_code;      /* the transfer's curl result (CURLE_OK when it completed) */
+	int os_errno;            /* the errno behind a failed connect, else 0 */
 	const char *message;     /* failure: human text naming the URL; NULL when ok */
 } fetch_result;
 
@@ -103,8 +118,5 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 /* Stops a fetch whose done has not been called yet (not from inside its own done) and
  * frees it; done is never called. Counts result "canceled". NULL is a no-op. */
 void fetch_cancel(fetch *f);
-
-/* Registers the fetch metrics (idempotent; fetch_start also does it). */
-void fetch_register_metrics(void);
 
 #endif

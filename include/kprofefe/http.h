@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 #include "kprofefe/budget.h"
 #include "kprofefe/loop.h"
 
@@ -48,10 +50,12 @@ typedef struct http_options {
 	budget_t *budget;
 } http_options;
 
-/* Why a transfer failed, coarse enough to be a metric label. */
+/* Why a transfer failed, coarse enough to be a metric label (http_failure_name). */
 enum http_failure {
 	HTTP_FAIL_NONE,      /* completed, whatever the status */
-	HTTP_FAIL_CONNECT,   /* DNS, refused, unreachable, TLS handshake */
+	HTTP_FAIL_CONNECT,   /* DNS, refused, unreachable */
+	HTTP_FAIL_TLS,       /* TLS handshake: the peer's certificate failed verification,
+	                        or it does not speak TLS, or our own files are bad */
 	HTTP_FAIL_TIMEOUT,   /* connect, total or idle timeout */
 	HTTP_FAIL_TOO_LARGE, /* the body passed max_body_bytes */
 	HTTP_FAIL_ABORTED,   /* on_data asked to stop */
@@ -59,12 +63,17 @@ enum http_failure {
 	HTTP_FAIL_OTHER
 };
 
+/* "connect", "tls", ...: static. */
+const char *http_failure_name(enum http_failure f);
+
 typedef struct http_request http_request;
 
 typedef struct http_response {
 	long status;                /* HTTP status; 0 when none arrived */
 	int ok;                     /* transfer completed (any status) */
 	enum http_failure failure;  /* HTTP_FAIL_NONE when ok */
+	CURLcode curl_code;         /* curl's result for the transfer (CURLE_OK when ok) */
+	int os_errno;               /* the OS's errno behind a failed connect, else 0 */
 	const char *error;          /* why the transfer failed, or NULL when ok */
 	const unsigned char *body;  /* NUL-terminated; empty when streamed */
 	size_t body_len;

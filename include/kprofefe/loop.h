@@ -57,6 +57,9 @@ void loop_cancel(loop_t *loop, CURL *easy);
 int loop_running(const loop_t *loop);
 /* Counts a failed libcurl call in kprofefe_curl_errors_total{call} (the caller logs). */
 void loop_count_curl_error(const char *call);
+/* Measures how late the loop runs a timer due every interval_s into the histogram
+ * kprofefe_loop_lag_seconds (the collector calls it; it does not keep ev_run going). */
+void loop_measure_lag(loop_t *loop, double interval_s);
 /* Non-zero while curl is running (that is, inside a curl callback). */
 int loop_in_curl(const loop_t *loop);
 

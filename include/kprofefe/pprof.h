@@ -108,20 +108,33 @@ enum pprof_body_kind {
 #define PPROF_MIN_INFLATE_CAP ((size_t)1 << 20)
 #define PPROF_MAX_INFLATE_CAP ((size_t)512 << 20)
 
+/* Why a body is not a profile of the asked type; pprof_reason_name gives the label. */
+enum pprof_reason {
+	PPROF_REASON_NONE,
+	PPROF_REASON_EMPTY,
+	PPROF_REASON_HTML,
+	PPROF_REASON_TEXT,
+	PPROF_REASON_NOT_GZIP_OR_PROTOBUF,
+	PPROF_REASON_CORRUPT_GZIP,
+	PPROF_REASON_NOT_PROFILE,      /* gzip fine, contents not a Profile */
+	PPROF_REASON_TOO_LARGE,        /* inflated size over the cap */
+	PPROF_REASON_NOT_TRACE,        /* a trace was asked for */
+	PPROF_REASON_UNEXPECTED_TRACE  /* a trace for another type */
+};
+
+/* "empty", "html", ... (the enum's names lowercased), "" for NONE: static. */
+const char *pprof_reason_name(enum pprof_reason r);
+
 /*
  * Classifies body (borrowed) as a response to a request for type t. A gzip body is
  * really inflated (at most max_inflated bytes, 0: the default cap above) and the result
  * must be a pprof Profile (the protobuf wire format walked to the end, with a string
  * table whose first entry is ""). A Go trace is accepted for t == PPROF_TRACE only, and
- * PPROF_TRACE accepts nothing else. On PPROF_BODY_INVALID *reason (may be NULL) gets a
- * static string from a small fixed set, fit for a metric label:
- *   "empty", "html", "text", "not_gzip_or_protobuf", "corrupt_gzip", "not_profile"
- *   (gzip fine, contents not a Profile), "too_large" (inflated size over the cap),
- *   "not_trace" (t is trace), "unexpected_trace" (a trace for another t).
- * On success *reason is NULL.
+ * PPROF_TRACE accepts nothing else. On PPROF_BODY_INVALID *reason (may be NULL) says
+ * why (enum pprof_reason); on success it is PPROF_REASON_NONE.
  */
 enum pprof_body_kind pprof_body_check(enum pprof_type t, const unsigned char *body,
-				      size_t len, size_t max_inflated, const char **reason);
+				      size_t len, size_t max_inflated, enum pprof_reason *reason);
 
 /* What checking a Profile body found out on the way (all 0 for a trace). */
 typedef struct pprof_body_facts {
@@ -137,7 +150,7 @@ typedef struct pprof_body_facts {
  */
 enum pprof_body_kind pprof_body_inspect(enum pprof_type t, const unsigned char *body,
 					size_t len, size_t max_inflated, pprof_body_facts *facts,
-					const char **reason);
+					enum pprof_reason *reason);
 
 /*
  * pprof_body_check, then the bytes to store or upload: the gzip body or trace copied,
@@ -146,7 +159,7 @@ enum pprof_body_kind pprof_body_inspect(enum pprof_type t, const unsigned char *
  */
 enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *body,
 					size_t len, size_t max_inflated, unsigned char **out,
-					size_t *out_len, const char **reason);
+					size_t *out_len, enum pprof_reason *reason);
 
 /*
  * pprof_body_prepare, also counting the profile's samples: *samples (may be NULL) gets
@@ -156,7 +169,7 @@ enum pprof_body_kind pprof_body_prepare(enum pprof_type t, const unsigned char *
  */
 enum pprof_body_kind pprof_body_prepare_counted(enum pprof_type t, const unsigned char *body,
 						size_t len, size_t max_inflated, unsigned char **out,
-						size_t *out_len, const char **reason, size_t *samples);
+						size_t *out_len, enum pprof_reason *reason, size_t *samples);
 
 /* The samples of a pprof body (gzip or uncompressed, inflated as pprof_body_check does):
  * 0 for an empty profile, or -1 when body is not a pprof profile (a trace included). */
@@ -172,9 +185,9 @@ int pprof_is_profile(const unsigned char *data, size_t len);
 int pprof_gzip(const unsigned char *data, size_t len, unsigned char **out, size_t *out_len);
 /* Inflates gzip data (one or more members) of at most max_out bytes (0: the default
  * cap). *out: new buffer the caller frees (NUL-terminated for convenience, not counted).
- * Returns 0, or -1 with *reason "corrupt_gzip" or "too_large". */
+ * Returns 0, or -1 with *reason PPROF_REASON_CORRUPT_GZIP or PPROF_REASON_TOO_LARGE. */
 int pprof_gunzip(const unsigned char *data, size_t len, size_t max_out, unsigned char **out,
-		 size_t *out_len, const char **reason);
+		 size_t *out_len, enum pprof_reason *reason);
 
 /* ---- reading a profile (kubectl profefe load) ------------------------------------------ */
 

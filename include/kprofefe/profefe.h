@@ -57,6 +57,9 @@ enum profefe_outcome {
 	PROFEFE_REJECTED   /* any other status: retrying will not help */
 };
 
+/* "ok", "retry", "rejected": the result label of uploads (static). */
+const char *profefe_outcome_name(enum profefe_outcome o);
+
 typedef struct profefe_upload_result {
 	enum profefe_outcome outcome;
 	long status;           /* HTTP status; 0 when none arrived */

@@ -80,7 +80,7 @@ profefe_time() {
 # profefe_profiles SERVICE TYPE [LABELS]: JSON of profiles stored in the last
 # day (empty list when none) that carry every k=v of LABELS. Labels are matched
 # here, as the product does: the real profefe's labels= query misses profiles
-# that reached it out of time order (README, "Label filters").
+# that reached it out of time order (docs/plugin.md, "Label filters").
 profefe_profiles() {
 	local out
 	out=$(curl -sS --noproxy '*' -G "$PROFEFE_URL/api/0/profiles" --data-urlencode "service=$1" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared by the realnode_*_test.sh tests (source it after lib.sh): daemonset/
-# installed with `kubectl apply -k` through an overlay, as the README tells a
+# installed with `kubectl apply -k` through an overlay, as docs/installing.md tells a
 # user to, and annotated Deployments of the pprof-target image, all on the
 # cluster's real node (scripts/cluster.sh up --real-node): kubelet, containerd,
 # runc, CNI, kube-proxy, controllers and scheduler.

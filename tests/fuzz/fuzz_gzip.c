@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned char *out = NULL;
 	size_t out_len = 0;
-	const char *reason;
+	enum pprof_reason reason;
 
 	if (pprof_gunzip(data, size, FUZZ_INFLATE_CAP, &out, &out_len, &reason) == 0)
 		free(out);

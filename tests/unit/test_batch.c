@@ -113,21 +113,22 @@ static int wait_count(struct env *e, int n, double timeout)
 
 /* A counter reaching a value: what the loop does after an upload's reply arrived. */
 struct metric_goal {
-	const char *name, *k1, *v1, *k2, *v2;
+	enum metric_id id;
+	const char *k1, *v1, *k2, *v2;
 	double want;
 };
 
 static int metric_reached(void *arg)
 {
 	const struct metric_goal *g = arg;
-	return metrics_get(g->name, g->k1, g->v1, g->k2, g->v2, NULL) >= g->want;
+	return metrics_get(g->id, g->k1, g->v1, g->k2, g->v2, NULL) >= g->want;
 }
 
-/* Waits until the counter name{k1=v1,k2=v2} (labels may be NULL) reaches want. */
-static int wait_metric(struct env *e, double want, const char *name, const char *k1,
+/* Waits until the counter id{k1=v1,k2=v2} (labels may be NULL) reaches want. */
+static int wait_metric(struct env *e, double want, enum metric_id id, const char *k1,
 		       const char *v1, const char *k2, const char *v2)
 {
-	struct metric_goal g = {name, k1, v1, k2, v2, want};
+	struct metric_goal g = {id, k1, v1, k2, v2, want};
 	return test_run_until(e->ev, metric_reached, &g, 5);
 }
 
@@ -169,10 +170,10 @@ static void test_flush_by_size(void **state)
 	assert_int_equal(batch_queue_depth(e->batch), 2);
 	submit(e, "p3", NOW_NS);
 	assert_true(wait_count(e, 3, 5));
-	assert_true(wait_metric(e, 3, "kprofefe_uploads_total", "type", "cpu", "result", "ok"));
-	assert_int_equal(metrics_get("kprofefe_uploads_total", "type", "cpu", "result", "ok", NULL), 3);
-	assert_int_equal(metrics_get("kprofefe_upload_bytes_total", NULL), 6);
-	assert_true(metrics_get("kprofefe_last_upload_success_timestamp_seconds", NULL) > 1e9);
+	assert_true(wait_metric(e, 3, METRIC_UPLOADS_TOTAL, "type", "cpu", "result", "ok"));
+	assert_int_equal(metrics_get(METRIC_UPLOADS_TOTAL, "type", "cpu", "result", "ok", NULL), 3);
+	assert_int_equal(metrics_get(METRIC_UPLOAD_BYTES_TOTAL, NULL), 6);
+	assert_true(metrics_get(METRIC_LAST_UPLOAD_SUCCESS_TIMESTAMP_SECONDS, NULL) > 1e9);
 	assert_int_equal(batch_queue_depth(e->batch), 0);
 	assert_string_equal(fake_pf.rec[0].labels, "pod=a");
 }
@@ -222,7 +223,7 @@ static void test_retry_goes_to_spool_then_replays_oldest_first(void **state)
 	assert_true(wait_spool(e, 1, 5));
 	assert_false(batch_profefe_up(e->batch));
 	assert_int_equal(batch_queue_depth(e->batch), 0);
-	assert_int_equal(metrics_get("kprofefe_uploads_total", "type", "cpu", "result", "retry", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_UPLOADS_TOTAL, "type", "cpu", "result", "retry", NULL), 1);
 	/* while down, fresh profiles go straight to the spool */
 	submit(e, "p1", t + 1);
 	submit(e, "p2", t + 2);
@@ -244,7 +245,7 @@ static void test_retry_goes_to_spool_then_replays_oldest_first(void **state)
 	assert_string_equal(fake_pf.rec[before].body, "p0");
 	assert_string_equal(fake_pf.rec[before + 1].body, "p1");
 	assert_string_equal(fake_pf.rec[before + 2].body, "p2");
-	assert_int_equal(metrics_get("kprofefe_spool_drained_total", NULL), 3);
+	assert_int_equal(metrics_get(METRIC_SPOOL_DRAINED_TOTAL, NULL), 3);
 }
 
 static void test_drain_rate(void **state)
@@ -327,11 +328,11 @@ static void test_rejected(void **state)
 	submit(e, "fresh", NOW_NS);
 	assert_true(wait_spool(e, 0, 5));
 	assert_true(wait_count(e, 2, 5));
-	assert_true(wait_metric(e, 1, "kprofefe_uploads_total", "type", "cpu", "result", "rejected"));
-	assert_true(wait_metric(e, 1, "kprofefe_uploads_total", "type", "heap", "result", "rejected"));
-	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 1);
-	assert_int_equal(metrics_get("kprofefe_uploads_total", "type", "cpu", "result", "rejected", NULL), 1);
-	assert_int_equal(metrics_get("kprofefe_uploads_total", "type", "heap", "result", "rejected", NULL), 1);
+	assert_true(wait_metric(e, 1, METRIC_UPLOADS_TOTAL, "type", "cpu", "result", "rejected"));
+	assert_true(wait_metric(e, 1, METRIC_UPLOADS_TOTAL, "type", "heap", "result", "rejected"));
+	assert_int_equal(metrics_get(METRIC_SPOOL_REJECTED_TOTAL, NULL), 1);
+	assert_int_equal(metrics_get(METRIC_UPLOADS_TOTAL, "type", "cpu", "result", "rejected", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_UPLOADS_TOTAL, "type", "heap", "result", "rejected", NULL), 1);
 	assert_int_equal(batch_queue_depth(e->batch), 0);
 	assert_true(batch_profefe_up(e->batch)); /* a 400 is an answer: profefe is up */
 	char cmd[256];
@@ -377,8 +378,8 @@ static void test_unstorable_after_three_500s(void **state)
 		submit(e, "fresh", NOW_NS); /* stored uploads let the parked entry be tried again */
 		spin(e, 0.05);
 	}
-	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 1);
-	assert_int_equal(metrics_get("kprofefe_spool_drained_total", NULL), 5);
+	assert_int_equal(metrics_get(METRIC_SPOOL_REJECTED_TOTAL, NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_DRAINED_TOTAL, NULL), 5);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "test $(ls %s/spool/rejected | wc -l) = 1", e->dir);
 	assert_int_equal(system(cmd), 0);
@@ -400,9 +401,9 @@ static void test_refused_empty_is_dropped(void **state)
 	batch_options o = {.interval_s = 60, .batch_size = 1, .spool_drain_rate = 50};
 	e->batch = batch_new(e->loop, e->client, e->spool, &o);
 	assert_true(wait_spool(e, 0, 5));
-	assert_int_equal(metrics_get("kprofefe_profiles_skipped_total", "type", "mutex", "reason",
+	assert_int_equal(metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", "mutex", "reason",
 				     "empty", NULL), 1);
-	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 0);
+	assert_int_equal(metrics_get(METRIC_SPOOL_REJECTED_TOTAL, NULL), 0);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "test $(ls %s/spool/rejected 2>/dev/null | wc -l) = 0", e->dir);
 	assert_int_equal(system(cmd), 0);
@@ -421,8 +422,8 @@ static void test_no_spool_keeps_in_memory_with_bound(void **state)
 	submit(e, "b", NOW_NS);
 	submit(e, "c", NOW_NS);
 	submit(e, "d", NOW_NS); /* 4 in memory (or in flight as the probe), bound 3 */
-	assert_true(wait_metric(e, 1, "kprofefe_queue_dropped_total", "reason", "full", NULL, NULL));
-	assert_true(metrics_get("kprofefe_queue_dropped_total", "reason", "full", NULL) >= 1);
+	assert_true(wait_metric(e, 1, METRIC_QUEUE_DROPPED_TOTAL, "reason", "full", NULL, NULL));
+	assert_true(metrics_get(METRIC_QUEUE_DROPPED_TOTAL, "reason", "full", NULL) >= 1);
 	assert_true(batch_queue_depth(e->batch) <= 3);
 	fake_set_status(200);
 	int before = fake_count();

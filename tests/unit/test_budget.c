@@ -4,9 +4,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "kprofefe/budget.h"
+#include "kprofefe/metrics.h"
 
 static void test_take_within_limit(void **state)
 {
@@ -68,6 +74,35 @@ static void test_unlimited_and_null(void **state)
 	assert_int_equal(budget_used(NULL), 0);
 }
 
+/* Giving back more than was taken is a bug: a Debug build aborts on it, a release build
+ * counts the excess and goes on at zero. Checked in a child. */
+static void test_over_give_is_a_bug(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		budget_t *b = budget_new(10);
+		if (budget_take(b, 5) != 0)
+			_exit(3);
+		budget_give(b, 8);
+		int ok = budget_used(b) == 0 &&
+			 metrics_get(METRIC_MEMORY_BUDGET_ERRORS_TOTAL, NULL) == 3;
+		_exit(ok ? 0 : 4);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+#ifdef NDEBUG
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+#else
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -75,6 +110,7 @@ int main(void)
 		cmocka_unit_test(test_take_leaving_keeps_room),
 		cmocka_unit_test(test_force_passes_the_limit),
 		cmocka_unit_test(test_unlimited_and_null),
+		cmocka_unit_test(test_over_give_is_a_bug),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

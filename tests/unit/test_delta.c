@@ -19,7 +19,7 @@ static pprof_body_facts facts_of(const char *file, enum pprof_type t)
 {
 	test_file f = test_data_load(file);
 	pprof_body_facts facts;
-	const char *reason;
+	enum pprof_reason reason;
 
 	assert_int_not_equal(pprof_body_inspect(t, f.data, f.len, 0, &facts, &reason),
 			     PPROF_BODY_INVALID);
@@ -147,7 +147,7 @@ static void test_godeltaprof_bodies(void **state)
 
 static double skipped(const char *type, const char *reason)
 {
-	return metrics_get("kprofefe_profiles_skipped_total", "type", type, "reason", reason,
+	return metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", type, "reason", reason,
 			   NULL);
 }
 
@@ -159,7 +159,6 @@ static void test_godeltaprof_first_answer(void **state)
 	char *l;
 
 	metrics_reset();
-	delta_register_metrics();
 	/* The first answer since the collector started: the totals of the process's life,
 	 * not stored, counted. */
 	l = delta_collected_labels(PPROF_MUTEX, PPROF_DELTA_GODELTAPROF, &facts, DELTA_NO_WINDOW,
@@ -177,7 +176,7 @@ static void test_godeltaprof_first_answer(void **state)
 	free(l);
 	assert_true(skipped("mutex", "first") == 1.0);
 	assert_false(said);
-	assert_true(metrics_get("kprofefe_delta_ignored_total", "type", "mutex", NULL) == 0.0);
+	assert_true(metrics_get(METRIC_DELTA_IGNORED_TOTAL, "type", "mutex", NULL) == 0.0);
 	/* A ?seconds= delta ignores since_s: its window is in the body. */
 	pprof_body_facts seconds = facts_of("allocs-delta.pb.gz", PPROF_ALLOCS);
 	l = delta_collected_labels(PPROF_ALLOCS, PPROF_DELTA_SECONDS, &seconds, DELTA_NO_WINDOW,

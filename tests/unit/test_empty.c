@@ -39,7 +39,7 @@ static void test_backoff(void **state)
 	/* Empty for good: 3 rounds in a row, then every 2nd, 4th, then every 8th. */
 	rounds(&s, 40, 1000, got);
 	assert_string_equal(got, "FFF.F...F.......F.......F.......F.......");
-	double skipped = metrics_get("kprofefe_profiles_skipped_total", "type", "mutex", "reason",
+	double skipped = metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", "mutex", "reason",
 				     "empty", NULL);
 	assert_int_equal((int)skipped, 8);
 	/* Samples again: the next fetch brings it back to every round. */
@@ -72,7 +72,7 @@ static void test_said_once(void **state)
 	assert_int_equal(lines, 2);
 	assert_non_null(strstr(text, "pod=ns/a"));
 	assert_non_null(strstr(text, "pod=ns/b"));
-	assert_int_equal((int)metrics_get("kprofefe_profiles_skipped_total", "type", "block",
+	assert_int_equal((int)metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", "block",
 					  "reason", "empty", NULL), 7);
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
 	fclose(out);

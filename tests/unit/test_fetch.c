@@ -241,9 +241,9 @@ static void on_done(fetch_result *res, void *arg)
 	o->status = res->status;
 	o->type = res->type;
 	o->seconds = res->seconds;
-	snprintf(o->reason, sizeof(o->reason), "%s", res->reason ? res->reason : "");
+	snprintf(o->reason, sizeof(o->reason), "%s", res->ok ? "" : fetch_reason_name(res->reason));
 	snprintf(o->body_reason, sizeof(o->body_reason), "%s",
-		 res->body_reason ? res->body_reason : "");
+		 pprof_reason_name(res->body_reason));
 	snprintf(o->message, sizeof(o->message), "%s", res->message ? res->message : "");
 	snprintf(o->url, sizeof(o->url), "%s", res->url);
 	o->data = fetch_result_take(res, &o->len);
@@ -277,7 +277,7 @@ static void fetch_and_wait(env *e, const char *route, enum pprof_type t, const f
 
 static double fetch_count(const char *type, const char *result)
 {
-	return metrics_get("kprofefe_fetch_total", "type", type, "result", result, NULL);
+	return metrics_get(METRIC_FETCH_TOTAL, "type", type, "result", result, NULL);
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -297,7 +297,7 @@ static void test_ok_gzip(void **state)
 	assert_true(o.seconds >= 0);
 	free(o.data);
 	assert_true(fetch_count("heap", "ok") == 1.0);
-	assert_true(metrics_get("kprofefe_fetch_bytes_total", "type", "heap", NULL) ==
+	assert_true(metrics_get(METRIC_FETCH_BYTES_TOTAL, "type", "heap", NULL) ==
 		    (double)heap_gz.len);
 	assert_int_equal(atomic_load(&auth_seen), 0); /* no credentials by default */
 }
@@ -332,7 +332,7 @@ static void test_raw_protobuf_gzipped(void **state)
 	assert_true(o.len > 2 && o.data[0] == 0x1f && o.data[1] == 0x8b);
 	unsigned char *raw;
 	size_t raw_len;
-	const char *why;
+	enum pprof_reason why;
 	assert_int_equal(pprof_gunzip(o.data, o.len, 0, &raw, &raw_len, &why), 0);
 	assert_int_equal(raw_len, heap_raw.len);
 	assert_memory_equal(raw, heap_raw.data, raw_len);

@@ -181,12 +181,12 @@ static void test_watch_against_fake(void **state)
 	assert_string_equal(auth[0], "Bearer s3cret");
 	assert_string_equal(auth[4], "Bearer s3cret");
 	pthread_mutex_unlock(&mu);
-	assert_true(metrics_get("kprofefe_watch_restarts_total", "reason", "gone", NULL) == 1);
+	assert_true(metrics_get(METRIC_WATCH_RESTARTS_TOTAL, "reason", "gone", NULL) == 1);
 	assert_non_null(strstr(log_text, "HTTP 403: pods is forbidden: no"));
-	assert_true(metrics_get("kprofefe_watch_restarts_total", "reason", "unauthorized", NULL) == 1);
-	assert_true(metrics_get("kprofefe_kube_requests_total", "verb", "list", "code", "200",
+	assert_true(metrics_get(METRIC_WATCH_RESTARTS_TOTAL, "reason", "unauthorized", NULL) == 1);
+	assert_true(metrics_get(METRIC_KUBE_REQUESTS_TOTAL, "verb", "list", "code", "200",
 				NULL) == 2);
-	assert_true(metrics_get("kprofefe_kube_requests_total", "verb", "watch", "code", "403",
+	assert_true(metrics_get(METRIC_KUBE_REQUESTS_TOTAL, "verb", "watch", "code", "403",
 				NULL) == 1);
 
 	/* Let the aborted stream finish so nothing is left running. */

@@ -23,64 +23,74 @@
 static int reset(void **state)
 {
 	(void)state;
-	metrics_reset();
+	metrics_use_defs(NULL, 0);
 	return 0;
 }
 
 static void test_add_set_get(void **state)
 {
 	(void)state;
-	metrics_register("kprofefe_uploads_total", "counter", "Profiles uploaded.");
-	metrics_register("kprofefe_pods", "gauge", "Pods being profiled.");
-	assert_true(metrics_get("kprofefe_uploads_total", NULL) == 0);
-	metrics_add("kprofefe_uploads_total", 1, NULL);
-	metrics_add("kprofefe_uploads_total", 2.5, NULL);
-	assert_true(metrics_get("kprofefe_uploads_total", NULL) == 3.5);
+	static const metric_def defs[] = {
+		{"kprofefe_uploads_total", METRIC_COUNTER, "Profiles uploaded.", NULL, 0},
+		{"kprofefe_pods", METRIC_GAUGE, "Pods being profiled.", NULL, 0},
+	};
+	metrics_use_defs(defs, 2);
+	assert_true(metrics_get((enum metric_id)0, NULL) == 0);
+	metrics_add((enum metric_id)0, 1, NULL);
+	metrics_add((enum metric_id)0, 2.5, NULL);
+	assert_true(metrics_get((enum metric_id)0, NULL) == 3.5);
 
-	metrics_add("kprofefe_uploads_total", 1, "type", "cpu", NULL);
-	metrics_add("kprofefe_uploads_total", 1, "type", "cpu", NULL);
-	metrics_add("kprofefe_uploads_total", 1, "type", "heap", NULL);
-	assert_true(metrics_get("kprofefe_uploads_total", "type", "cpu", NULL) == 2);
-	assert_true(metrics_get("kprofefe_uploads_total", "type", "heap", NULL) == 1);
-	assert_true(metrics_get("kprofefe_uploads_total", "type", "block", NULL) == 0);
-	assert_true(metrics_get("kprofefe_uploads_total", NULL) == 3.5);
+	metrics_add((enum metric_id)0, 1, "type", "cpu", NULL);
+	metrics_add((enum metric_id)0, 1, "type", "cpu", NULL);
+	metrics_add((enum metric_id)0, 1, "type", "heap", NULL);
+	assert_true(metrics_get((enum metric_id)0, "type", "cpu", NULL) == 2);
+	assert_true(metrics_get((enum metric_id)0, "type", "heap", NULL) == 1);
+	assert_true(metrics_get((enum metric_id)0, "type", "block", NULL) == 0);
+	assert_true(metrics_get((enum metric_id)0, NULL) == 3.5);
 
-	metrics_set("kprofefe_pods", 7, "node", "a", NULL);
-	metrics_set("kprofefe_pods", 3, "node", "a", NULL);
-	assert_true(metrics_get("kprofefe_pods", "node", "a", NULL) == 3);
-	metrics_set("kprofefe_pods", -1, NULL);
-	assert_true(metrics_get("kprofefe_pods", NULL) == -1);
+	metrics_set((enum metric_id)1, 7, "node", "a", NULL);
+	metrics_set((enum metric_id)1, 3, "node", "a", NULL);
+	assert_true(metrics_get((enum metric_id)1, "node", "a", NULL) == 3);
+	metrics_set((enum metric_id)1, -1, NULL);
+	assert_true(metrics_get((enum metric_id)1, NULL) == -1);
 
-	/* Registering again changes nothing and keeps the values. */
-	metrics_register("kprofefe_pods", "gauge", "Pods being profiled.");
-	assert_true(metrics_get("kprofefe_pods", "node", "a", NULL) == 3);
-	/* Unknown names read as 0. */
-	assert_true(metrics_get("kprofefe_nope", NULL) == 0);
+	/* An id outside the declarations (only a cast makes one) is ignored, never a crash. */
+	metrics_add((enum metric_id)2, 1, NULL);
+	metrics_observe((enum metric_id)2, 1, NULL);
+	assert_true(metrics_get((enum metric_id)2, NULL) == 0);
+	/* Observing a gauge, or adding to a histogram, changes nothing. */
+	metrics_observe((enum metric_id)1, 5, NULL);
+	assert_true(metrics_get((enum metric_id)1, NULL) == -1);
 }
 
 static void test_reset_forgets(void **state)
 {
 	(void)state;
-	metrics_register("m", "counter", "h");
-	metrics_add("m", 5, NULL);
+	static const metric_def defs[] = {
+		{"m", METRIC_COUNTER, "h", NULL, 0},
+	};
+	metrics_use_defs(defs, 1);
+	metrics_add((enum metric_id)0, 5, NULL);
 	metrics_reset();
-	assert_true(metrics_get("m", NULL) == 0);
+	assert_true(metrics_get((enum metric_id)0, NULL) == 0);
 	char *text = metrics_render();
-	assert_string_equal(text, "");
+	assert_string_equal(text, "# HELP m h\n# TYPE m counter\n");
 	free(text);
-	metrics_register("m", "counter", "h");
-	assert_true(metrics_get("m", NULL) == 0);
+	assert_true(metrics_get((enum metric_id)0, NULL) == 0);
 }
 
 static void test_render_exact(void **state)
 {
 	(void)state;
-	metrics_register("kprofefe_b_total", "counter", "B things.");
-	metrics_register("kprofefe_a", "gauge", "A level.");
-	metrics_register("kprofefe_empty", "gauge", "Nothing yet.");
-	metrics_add("kprofefe_b_total", 2, "result", "ok", "type", "cpu", NULL);
-	metrics_add("kprofefe_b_total", 1, "result", "error", "type", "cpu", NULL);
-	metrics_set("kprofefe_a", 0.5, NULL);
+	static const metric_def defs[] = {
+		{"kprofefe_b_total", METRIC_COUNTER, "B things.", NULL, 0},
+		{"kprofefe_a", METRIC_GAUGE, "A level.", NULL, 0},
+		{"kprofefe_empty", METRIC_GAUGE, "Nothing yet.", NULL, 0},
+	};
+	metrics_use_defs(defs, 3);
+	metrics_add((enum metric_id)0, 2, "result", "ok", "type", "cpu", NULL);
+	metrics_add((enum metric_id)0, 1, "result", "error", "type", "cpu", NULL);
+	metrics_set((enum metric_id)1, 0.5, NULL);
 	char *text = metrics_render();
 	assert_string_equal(text,
 			    "# HELP kprofefe_b_total B things.\n"
@@ -98,14 +108,17 @@ static void test_render_exact(void **state)
 static void test_render_values(void **state)
 {
 	(void)state;
-	metrics_register("v", "gauge", "Values.");
-	metrics_set("v", 0.1, "k", "tenth", NULL);
-	metrics_set("v", 1e21, "k", "big", NULL);
-	metrics_set("v", 1234567890123.0, "k", "int", NULL);
-	metrics_set("v", NAN, "k", "nan", NULL);
-	metrics_set("v", INFINITY, "k", "inf", NULL);
-	metrics_set("v", -INFINITY, "k", "-inf", NULL);
-	metrics_set("v", 1.0 / 3.0, "k", "third", NULL);
+	static const metric_def defs[] = {
+		{"v", METRIC_GAUGE, "Values.", NULL, 0},
+	};
+	metrics_use_defs(defs, 1);
+	metrics_set((enum metric_id)0, 0.1, "k", "tenth", NULL);
+	metrics_set((enum metric_id)0, 1e21, "k", "big", NULL);
+	metrics_set((enum metric_id)0, 1234567890123.0, "k", "int", NULL);
+	metrics_set((enum metric_id)0, NAN, "k", "nan", NULL);
+	metrics_set((enum metric_id)0, INFINITY, "k", "inf", NULL);
+	metrics_set((enum metric_id)0, -INFINITY, "k", "-inf", NULL);
+	metrics_set((enum metric_id)0, 1.0 / 3.0, "k", "third", NULL);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "v{k=\"tenth\"} 0.1\n"));
 	assert_non_null(strstr(text, "v{k=\"big\"} 1e+21\n"));
@@ -123,22 +136,28 @@ static void test_render_values(void **state)
 static void test_label_escaping(void **state)
 {
 	(void)state;
-	metrics_register("esc", "counter", "Escapes.");
-	metrics_add("esc", 1, "pod", "a\"b\\c\nd", "empty", "", "null", NULL, "utf8", "caf\xc3\xa9",
+	static const metric_def defs[] = {
+		{"esc", METRIC_COUNTER, "Escapes.", NULL, 0},
+	};
+	metrics_use_defs(defs, 1);
+	metrics_add((enum metric_id)0, 1, "pod", "a\"b\\c\nd", "empty", "", "null", NULL, "utf8", "caf\xc3\xa9",
 		    NULL);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "esc{pod=\"a\\\"b\\\\c\\nd\",empty=\"\",null=\"\","
 				     "utf8=\"caf\xc3\xa9\"} 1\n"));
 	free(text);
 	/* The same labels find the same series. */
-	assert_true(metrics_get("esc", "pod", "a\"b\\c\nd", "empty", "", "null", NULL, "utf8",
+	assert_true(metrics_get((enum metric_id)0, "pod", "a\"b\\c\nd", "empty", "", "null", NULL, "utf8",
 				"caf\xc3\xa9", NULL) == 1);
 }
 
 static void test_help_escaping(void **state)
 {
 	(void)state;
-	metrics_register("h", "gauge", "Line one\nline two, a \\ backslash.");
+	static const metric_def defs[] = {
+		{"h", METRIC_GAUGE, "Line one\nline two, a \\ backslash.", NULL, 0},
+	};
+	metrics_use_defs(defs, 1);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "# HELP h Line one\\nline two, a \\\\ backslash.\n"));
 	free(text);
@@ -275,14 +294,17 @@ static int check_exposition(const char *text)
 
 static void register_sample(void)
 {
-	metrics_register("kprofefe_profiles_total", "counter", "Profiles fetched, by result.");
-	metrics_register("kprofefe_targets", "gauge", "Targets known.");
-	metrics_register("kprofefe_unused_total", "counter", "Never touched.");
-	metrics_add("kprofefe_profiles_total", 3, "type", "cpu", "result", "ok", NULL);
-	metrics_add("kprofefe_profiles_total", 1, "type", "heap", "result", "error", NULL);
-	metrics_add("kprofefe_profiles_total", 1, "type", "q\"uote\\", "result", "new\nline", NULL);
-	metrics_set("kprofefe_targets", 12, NULL);
-	metrics_set("kprofefe_targets", NAN, "node", "n", NULL);
+	static const metric_def defs[] = {
+		{"kprofefe_profiles_total", METRIC_COUNTER, "Profiles fetched, by result.", NULL, 0},
+		{"kprofefe_targets", METRIC_GAUGE, "Targets known.", NULL, 0},
+		{"kprofefe_unused_total", METRIC_COUNTER, "Never touched.", NULL, 0},
+	};
+	metrics_use_defs(defs, 3);
+	metrics_add((enum metric_id)0, 3, "type", "cpu", "result", "ok", NULL);
+	metrics_add((enum metric_id)0, 1, "type", "heap", "result", "error", NULL);
+	metrics_add((enum metric_id)0, 1, "type", "q\"uote\\", "result", "new\nline", NULL);
+	metrics_set((enum metric_id)1, 12, NULL);
+	metrics_set((enum metric_id)1, NAN, "node", "n", NULL);
 }
 
 static void test_render_is_valid_exposition(void **state)
@@ -315,22 +337,94 @@ static void test_checker_rejects_bad_text(void **state)
 	assert_null(exposition_error("# HELP a x\n# TYPE a gauge\na{b=\"\\\"\"} -Inf\na 2\n", NULL));
 }
 
-/* Using a name that was never registered is a bug and aborts: checked in a child. */
-static void test_unknown_metric_aborts(void **state)
+/* Histograms render cumulative buckets, +Inf, _sum and _count, labels first. */
+static void test_histogram_render(void **state)
 {
 	(void)state;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 2);
-		metrics_add("kprofefe_never_registered", 1, NULL);
-		_exit(0);
+	static const double buckets[] = {0.1, 1};
+	static const metric_def defs[] = {
+		{"lag_seconds", METRIC_HISTOGRAM, "Lag.", buckets, 2},
+	};
+	metrics_use_defs(defs, 1);
+	metrics_observe((enum metric_id)0, 0.05, NULL);
+	metrics_observe((enum metric_id)0, 0.1, NULL); /* on a bound: in that bucket */
+	metrics_observe((enum metric_id)0, 0.5, NULL);
+	metrics_observe((enum metric_id)0, 7, NULL);
+	metrics_observe((enum metric_id)0, 2, "k", "v", NULL);
+	assert_true(metrics_get((enum metric_id)0, NULL) == 4);
+	char *text = metrics_render();
+	assert_string_equal(text, "# HELP lag_seconds Lag.\n"
+				  "# TYPE lag_seconds histogram\n"
+				  "lag_seconds_bucket{le=\"0.1\"} 2\n"
+				  "lag_seconds_bucket{le=\"1\"} 3\n"
+				  "lag_seconds_bucket{le=\"+Inf\"} 4\n"
+				  "lag_seconds_sum 7.65\n"
+				  "lag_seconds_count 4\n"
+				  "lag_seconds_bucket{k=\"v\",le=\"0.1\"} 0\n"
+				  "lag_seconds_bucket{k=\"v\",le=\"1\"} 0\n"
+				  "lag_seconds_bucket{k=\"v\",le=\"+Inf\"} 1\n"
+				  "lag_seconds_sum{k=\"v\"} 2\n"
+				  "lag_seconds_count{k=\"v\"} 1\n");
+	free(text);
+}
+
+static int name_ok(const char *name)
+{
+	if (!name || !name[0] || !is_name_char(name[0], 1))
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!is_name_char(*p, 0) || *p == ':')
+			return 0;
+	return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The program's table: every id declared, valid unique names with the project's prefix,
+ * help text, counters named _total, histograms with ascending buckets. A metric added to
+ * the enum but not to the table fails here, in the first unit test run. */
+static void test_defs_are_sound(void **state)
+{
+	(void)state;
+	metrics_use_defs(NULL, 0);
+	for (size_t i = 0; i < METRIC_COUNT; i++) {
+		const metric_def *d = &metrics_defs[i];
+		if (!name_ok(d->name))
+			fail_msg("metric id %zu: no name, or not a valid one", i);
+		assert_string_equal(metrics_name((enum metric_id)i), d->name);
+		if (strncmp(d->name, "kprofefe_", 9) != 0 && strncmp(d->name, "process_", 8) != 0)
+			fail_msg("%s: not kprofefe_ or process_", d->name);
+		if (!d->help || !d->help[0])
+			fail_msg("%s: no help", d->name);
+		if ((d->type == METRIC_COUNTER) != ends_with(d->name, "_total"))
+			fail_msg("%s: counters, and only they, end in _total", d->name);
+		if ((d->type == METRIC_HISTOGRAM) != (d->nbuckets > 0 && d->buckets != NULL))
+			fail_msg("%s: histograms, and only they, have buckets", d->name);
+		for (size_t b = 1; b < d->nbuckets; b++)
+			if (!(d->buckets[b] > d->buckets[b - 1]))
+				fail_msg("%s: buckets not ascending", d->name);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(metrics_defs[j].name, d->name) == 0)
+				fail_msg("%s declared twice", d->name);
 	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
+	char *text = metrics_render();
+	assert_non_null(strstr(text, "# TYPE kprofefe_loop_lag_seconds histogram\n"));
+	free(text);
+}
+
+/* /proc/self gives this process's CPU, memory and start time. */
+static void test_process_metrics(void **state)
+{
+	(void)state;
+	metrics_use_defs(NULL, 0);
+	metrics_update_process();
+	assert_true(metrics_get(METRIC_PROCESS_RESIDENT_MEMORY_BYTES, NULL) > 100000);
+	assert_true(metrics_get(METRIC_PROCESS_START_TIME_SECONDS, NULL) > 1.6e9);
+	assert_true(metrics_get(METRIC_PROCESS_CPU_SECONDS_TOTAL, NULL) >= 0);
 }
 
 /* ---- the server, asked through the project's own http client ---- */
@@ -442,7 +536,7 @@ static void test_serve_metrics(void **state)
 	free(want);
 	free(g.body);
 	/* Later changes show in the next scrape. */
-	metrics_add("kprofefe_profiles_total", 1, "type", "cpu", "result", "ok", NULL);
+	metrics_add((enum metric_id)0, 1, "type", "cpu", "result", "ok", NULL);
 	g = ask(e, NULL, "/metrics");
 	assert_non_null(strstr(g.body, "kprofefe_profiles_total{type=\"cpu\",result=\"ok\"} 4\n"));
 	free(g.body);
@@ -551,7 +645,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_help_escaping, reset, reset),
 		cmocka_unit_test_setup_teardown(test_render_is_valid_exposition, reset, reset),
 		cmocka_unit_test_setup_teardown(test_checker_rejects_bad_text, reset, reset),
-		cmocka_unit_test_setup_teardown(test_unknown_metric_aborts, reset, reset),
+		cmocka_unit_test_setup_teardown(test_histogram_render, reset, reset),
+		cmocka_unit_test_setup_teardown(test_defs_are_sound, reset, reset),
+		cmocka_unit_test_setup_teardown(test_process_metrics, reset, reset),
 		cmocka_unit_test_setup_teardown(test_serve_metrics, server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_serve_health_and_ready, server_setup,
 						server_teardown),

@@ -136,9 +136,9 @@ static void test_put_peek_remove_oldest_first(void **state)
 	put(s, T0 - 1 * SEC, "third", 'c', 100);
 	put(s, T0 - 3 * SEC, "first", 'a', 100);
 	put(s, T0 - 2 * SEC, "second", 'b', 100);
-	assert_int_equal(metrics_get("kprofefe_spool_written_total", NULL), 3);
-	assert_int_equal(metrics_get("kprofefe_spool_entries", NULL), 3);
-	assert_int_equal(metrics_get("kprofefe_spool_oldest_age_seconds", NULL), 3);
+	assert_int_equal(metrics_get(METRIC_SPOOL_WRITTEN_TOTAL, NULL), 3);
+	assert_int_equal(metrics_get(METRIC_SPOOL_ENTRIES, NULL), 3);
+	assert_int_equal(metrics_get(METRIC_SPOOL_OLDEST_AGE_SECONDS, NULL), 3);
 
 	spool_entry *a = peek(s);
 	assert_non_null(a);
@@ -168,9 +168,9 @@ static void test_put_peek_remove_oldest_first(void **state)
 	assert_null(peek(s));
 	assert_int_equal(spool_remove(s, c->name), 0);
 	assert_null(peek(s));
-	assert_int_equal(metrics_get("kprofefe_spool_drained_total", NULL), 3);
-	assert_int_equal(metrics_get("kprofefe_spool_entries", NULL), 0);
-	assert_int_equal(metrics_get("kprofefe_spool_bytes", NULL), 0);
+	assert_int_equal(metrics_get(METRIC_SPOOL_DRAINED_TOTAL, NULL), 3);
+	assert_int_equal(metrics_get(METRIC_SPOOL_ENTRIES, NULL), 0);
+	assert_int_equal(metrics_get(METRIC_SPOOL_BYTES, NULL), 0);
 	assert_int_equal(count_files(f->spool), 0);
 	spool_entry_free(a);
 	spool_entry_free(a2);
@@ -232,7 +232,7 @@ static void test_leftover_temp_removed(void **state)
 	close(fd);
 	spool_t *s = open_spool(f, 0, 0);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 0);
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 0);
 	assert_null(peek(s));
 	spool_close(s);
 }
@@ -248,7 +248,7 @@ static void test_truncated_entry_quarantined_at_open(void **state)
 	assert_int_equal(truncate(path, 500), 0);
 
 	s = open_spool(f, 0, 0);
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 1);
 	assert_null(peek(s));
 	char q[256];
 	snprintf(q, sizeof(q), "%s/quarantine", f->spool);
@@ -274,7 +274,7 @@ static void test_bad_checksum_quarantined_when_read(void **state)
 	spool_entry *e = peek(s);
 	assert_non_null(e);
 	assert_string_equal(e->service, "good");
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 1);
 	char q[256];
 	snprintf(q, sizeof(q), "%s/quarantine", f->spool);
 	assert_int_equal(count_files(q), 1);
@@ -301,7 +301,7 @@ static void test_foreign_files_quarantined(void **state)
 	fclose(fp);
 
 	spool_t *s = open_spool(f, 0, 0);
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 2);
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 2);
 	assert_int_equal(count_files(f->spool), 0);
 	assert_null(peek(s));
 	spool_close(s);
@@ -315,9 +315,9 @@ static void test_size_bound_evicts_oldest(void **state)
 	put(s, T0 - 4 * SEC, "a", 'a', 1000);
 	put(s, T0 - 3 * SEC, "b", 'b', 1000);
 	put(s, T0 - 2 * SEC, "c", 'c', 1000);
-	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "size", NULL), 0);
+	assert_int_equal(metrics_get(METRIC_SPOOL_EVICTED_TOTAL, "reason", "size", NULL), 0);
 	put(s, T0 - 1 * SEC, "d", 'd', 1000);
-	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "size", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_EVICTED_TOTAL, "reason", "size", NULL), 1);
 	spool_stats st;
 	spool_get_stats(s, &st);
 	assert_int_equal(st.entries, 3);
@@ -333,7 +333,7 @@ static void test_size_bound_evicts_oldest(void **state)
 	char err[256];
 	assert_int_equal(spool_put(s, &be, err, sizeof(err)), EFBIG);
 	assert_non_null(strstr(err, "exceeds"));
-	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "EFBIG", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_ERRORS_TOTAL, "op", "put", "errno", "EFBIG", NULL), 1);
 	spool_get_stats(s, &st);
 	assert_int_equal(st.entries, 3);
 	spool_close(s);
@@ -348,15 +348,15 @@ static void test_age_bound(void **state)
 	assert_int_equal(spool_expire(s, T0), 0);
 	fake_now = T0 + 20 * SEC;
 	assert_int_equal(spool_expire(s, fake_now), 1);
-	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "age", NULL), 1);
-	assert_int_equal(metrics_get("kprofefe_spool_oldest_age_seconds", NULL), 30);
+	assert_int_equal(metrics_get(METRIC_SPOOL_EVICTED_TOTAL, "reason", "age", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_OLDEST_AGE_SECONDS, NULL), 30);
 	spool_entry *e = peek(s);
 	assert_string_equal(e->service, "new");
 	spool_entry_free(e);
 
 	/* an entry already too old is not written, but counted */
 	put(s, fake_now - 61 * SEC, "stale", 's', 10);
-	assert_int_equal(metrics_get("kprofefe_spool_evicted_total", "reason", "age", NULL), 2);
+	assert_int_equal(metrics_get(METRIC_SPOOL_EVICTED_TOTAL, "reason", "age", NULL), 2);
 	assert_int_equal(count_files(f->spool), 1);
 	spool_close(s);
 
@@ -376,7 +376,7 @@ static void test_reject_moves_to_rejected(void **state)
 	put(s, T0, "svc", 'x', 10);
 	spool_entry *e = peek(s);
 	assert_int_equal(spool_reject(s, e->name), 0);
-	assert_int_equal(metrics_get("kprofefe_spool_rejected_total", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_REJECTED_TOTAL, NULL), 1);
 	char path[256];
 	snprintf(path, sizeof(path), "%s/rejected/%s", f->spool, e->name);
 	assert_int_equal(access(path, F_OK), 0);
@@ -415,7 +415,7 @@ static void test_enospc_reported_counted_and_harmless(void **state)
 	assert_int_equal(rc, ENOSPC);
 	assert_true(written >= 1);
 	assert_non_null(strstr(err, "No space left"));
-	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "ENOSPC", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_ERRORS_TOTAL, "op", "put", "errno", "ENOSPC", NULL), 1);
 	/* no temporary file left, the index holds exactly what is on disk */
 	assert_int_equal(count_files(f->spool), (size_t)written);
 	spool_stats st;
@@ -457,7 +457,7 @@ static void test_read_only_dir_reported(void **state)
 	char err[256] = "";
 	assert_int_equal(spool_put(s, &ne, err, sizeof(err)), EROFS);
 	assert_non_null(strstr(err, "Read-only"));
-	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "put", "errno", "EROFS", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_ERRORS_TOTAL, "op", "put", "errno", "EROFS", NULL), 1);
 	spool_stats st;
 	spool_get_stats(s, &st);
 	assert_int_equal(st.entries, 1);
@@ -519,7 +519,7 @@ static void test_header_time_not_trusted(void **state)
 	write_header_only(f, "01700000000000000000-0000000008.prof", INT64_MIN);
 	s = open_spool(f, 0, 0);
 	assert_null(peek(s));
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 1);
 
 	unsigned char data[4] = {0};
 	spool_entry ne = {NULL, s_svc, s_cpu, s_none, INT64_MIN, 0, data, sizeof(data)};
@@ -584,12 +584,12 @@ static void unreadable_entry(const struct fixture *f, void (*make)(const char *p
 	spool_release(s, b->name);
 	spool_release(s, c->name);
 	spool_entry_free(c);
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 0);
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 0);
 	spool_entry *again = peek(s); /* the third failed read */
 	assert_non_null(again);
 	assert_string_equal(again->service, "b");
-	assert_int_equal(metrics_get("kprofefe_spool_quarantined_total", NULL), 1);
-	assert_int_equal(metrics_get("kprofefe_spool_errors_total", "op", "read", "errno",
+	assert_int_equal(metrics_get(METRIC_SPOOL_QUARANTINED_TOTAL, NULL), 1);
+	assert_int_equal(metrics_get(METRIC_SPOOL_ERRORS_TOTAL, "op", "read", "errno",
 				     errno_label, NULL), 3);
 	fclose(log);
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
