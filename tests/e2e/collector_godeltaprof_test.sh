@@ -72,7 +72,7 @@ for type in other mutex block; do
 	while read -r l; do
 		[[ $l =~ (^|,)delta=true(,|$) && $l =~ (^|,)window=([0-9]+)s(,|$) ]] ||
 			fail "$type profile without delta=true,window=<N>s: $l"
-		w=${BASH_REMATCH[5]}
+		w=${BASH_REMATCH[2]}
 		((w >= interval - 1 && w <= interval + 1)) || fail "$type window ${w}s is not the ${interval}s since the previous scrape: $l"
 	done < <(labels "gdp-$ns" $type)
 done

@@ -17,7 +17,7 @@ collector_start() {
 		--batch-interval 1s "$@" >"$E2E_TMP/$name.log" 2>&1 &
 	echo $! >"$E2E_TMP/$name.pid"
 	echo "$name" >>"$E2E_TMP/.collectors"
-	wait_for "${COLLECTOR_START_TIMEOUT:-30}" grep -q 'msg="pods listed"' "$E2E_TMP/$name.log"
+	wait_for "${COLLECTOR_START_TIMEOUT:-30}" grep -q -e 'msg="pods listed"' -e '"msg":"pods listed"' "$E2E_TMP/$name.log"
 }
 
 # collector_stop NAME: SIGTERM, then waits for the exit; its status goes to
@@ -38,7 +38,8 @@ collector_log() {
 # collector_metrics NAME: its /metrics text.
 collector_metrics() {
 	local port
-	port=$(sed -n 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' "$E2E_TMP/$1.log" | head -1)
+	port=$(sed -n -e 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' \
+		-e 's/.*"msg":"serving metrics".*"port":"\([0-9]*\)".*/\1/p' "$E2E_TMP/$1.log" | head -1)
 	[[ -n $port ]] || fail "collector $1 did not say which port serves metrics"
 	curl -fsS --noproxy '*' "http://127.0.0.1:$port/metrics"
 }
