@@ -198,6 +198,18 @@ static int setup_logging(void)
 	return 0;
 }
 
+/* --delta: a mode's name, or any spelling of true and false it took as a boolean flag. */
+static int parse_delta(const char *text, enum pprof_delta *out)
+{
+	int on;
+	if (pprof_delta_parse(text, out) == 0)
+		return 0;
+	if (flags_parse_bool(text, &on) != 0)
+		return -1;
+	*out = on ? PPROF_DELTA_SECONDS : PPROF_DELTA_OFF;
+	return 0;
+}
+
 static int fill_collector_options(struct app *app, char *err, size_t errlen)
 {
 	collector_options *o = &app->copt;
@@ -217,7 +229,7 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 	o->defaults.port = (int)s.default_port;
 	o->defaults.path = s.default_path;
 	o->defaults.cpu_seconds = (int)s.cpu_seconds;
-	if (pprof_delta_parse(s.delta, &o->defaults.delta) != 0) {
+	if (parse_delta(s.delta, &o->defaults.delta) != 0) {
 		snprintf(err, errlen, "--delta: \"%s\" is not true, false or godeltaprof", s.delta);
 		return -1;
 	}
