@@ -187,6 +187,7 @@ if ((godeltaprof)); then
 	gdp_round_ms=$(($(log_ms "$work/round-godeltaprof.log" "round finished") - $(log_ms "$work/round-godeltaprof.log" "pods listed")))
 	gdp_rss_kb=$(log_field "$work/round-godeltaprof.log" stopped peak_rss_kib)
 	gdp_reasons=$(fetch_reasons "$work/round-godeltaprof.log")
+	gdp_stored=$(log_field "$work/round-godeltaprof.log" stopped profiles_collected)
 fi
 # Floors, by curl --parallel (at most 300 transfers a process, so several
 # processes), in this same run:
@@ -262,8 +263,9 @@ awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_k
 }'
 if ((godeltaprof)); then
 	awk -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" -v g_ms="$gdp_round_ms" -v g_rss="$gdp_rss_kb" \
-		-v cpu_only_ms="$cpu_only_ms" -v long_only_ms="$long_only_ms" -v reasons="$gdp_reasons" 'BEGIN {
+		-v cpu_only_ms="$cpu_only_ms" -v long_only_ms="$long_only_ms" -v reasons="$gdp_reasons" -v stored="$gdp_stored" 'BEGIN {
 	printf "godeltaprof deltas        round %.2f s = %.3f x the floor of the pods (their CPU profiles alone, %.2f s; target <= 1.02)%s\n", g_ms / 1000, g_ms / cpu_only_ms, cpu_only_ms / 1000, reasons == "" ? "" : ", fetch failures: " reasons
+	printf "  %d profiles stored: the block and mutex answers are the first of each pod, which prime godeltaprof and are not stored\n", stored
 	printf "  against ?seconds=       round %.3f x theirs (%.2f s = %.3f x their floor of %.2f s), peak RSS %.1f MiB = %.3f x their %.1f MiB (target <= 18 MiB)\n", g_ms / round_ms, round_ms / 1000, round_ms / long_only_ms, long_only_ms / 1000, g_rss / 1024, g_rss / rss, rss / 1024
 }'
 fi
