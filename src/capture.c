@@ -98,7 +98,8 @@ static char *api_failure(capture_run *run, const http_response *resp)
 	yajl_val root, msg;
 	char *s;
 
-	if (!resp->ok && (resp->failure == HTTP_FAIL_CONNECT || resp->failure == HTTP_FAIL_TIMEOUT))
+	if (!resp->ok && (resp->failure == HTTP_FAIL_CONNECT || resp->failure == HTTP_FAIL_TLS ||
+			  resp->failure == HTTP_FAIL_TIMEOUT))
 		return xasprintf("cannot reach the API server %s: %s", server,
 				 resp->error ? resp->error : "no connection");
 	/* Also the credentials that could not be had (an exec plugin that failed). */

@@ -14,6 +14,8 @@
 #include "kprofefe/profefe.h"
 #include "kprofefe/query.h"
 #include "kprofefe/version.h"
+#include "kprofefe/web.h"
+#include "kprofefe/xalloc.h"
 
 #define PROG "kubectl-profefe"
 #define DEFAULT_PROFEFE "http://localhost:10100"
@@ -33,6 +35,13 @@ static const char usage_main[] =
 	"  load FILE...          upload local pprof files to profefe\n"
 	"  version               print the version\n"
 	"\n"
+	"The get, merge and load commands talk to the profefe at --profefe-hostport, else\n"
+	"$PROFEFE_URL, else " DEFAULT_PROFEFE " (where\n"
+	"`" QUERY_PORT_FORWARD "` puts it).\n"
+	"\n"
+	"capture, merge and get profile ID take --web: go tool pprof's web UI on the file\n"
+	"written (needs Go).\n"
+	"\n"
 	"Run `kubectl profefe COMMAND --help` for a command's flags.";
 
 /* ---- one program's worth of state: the loop and the clients every command may need ---- */
@@ -43,6 +52,7 @@ struct app {
 	kube_client *kc;
 	profefe_client *profefe;
 	int status; /* the exit status the command's callback decided */
+	char *file; /* the file a merge or get profile wrote */
 };
 
 static void app_init(struct app *app)
@@ -57,6 +67,7 @@ static void app_free(struct app *app)
 	profefe_client_free(app->profefe);
 	kube_client_free(app->kc);
 	loop_free(app->loop);
+	free(app->file);
 }
 
 static int fail(const char *msg)
@@ -112,6 +123,46 @@ static int new_profefe(struct app *app, const char *url, double timeout_s)
 	return -1;
 }
 
+/* ---- --web: go tool pprof's web UI on the file a command wrote ------------------------------ */
+
+static struct {
+	int on, no_browser;
+	const char *listen;
+} webo;
+
+#define WEB_FLAGS                                                                          \
+	{"web", 0, NULL, FLAG_BOOL, &webo.on, NULL,                                         \
+	 "then open the file in go tool pprof's web UI (needs Go on PATH) and serve it "    \
+	 "until Ctrl-C; the file stays"},                                                   \
+	{"no-browser", 0, NULL, FLAG_BOOL, &webo.no_browser, NULL,                          \
+	 "with --web: serve and print the URL only, no browser (from a remote shell)"},     \
+	{"web-listen", 0, NULL, FLAG_STRING, &webo.listen, WEB_DEFAULT_LISTEN,              \
+	 "with --web: the UI's HOST:PORT (port 0: a free one)"}
+
+/* -1 to go on, or 2 with the usage error. */
+static int web_flags_check(void)
+{
+	char err[256], *host;
+	int port;
+
+	if (!webo.on && (webo.no_browser || strcmp(webo.listen, WEB_DEFAULT_LISTEN) != 0))
+		return usage_error("--no-browser and --web-listen go with --web");
+	if (!webo.on)
+		return -1;
+	if (web_parse_listen(webo.listen, &host, &port, err, sizeof(err)) != 0)
+		return usage_error(err);
+	free(host);
+	return -1;
+}
+
+/* Serves files with --web's options: status when stopped by the user, else 1. */
+static int serve_web(const char *const *files, size_t n, int status)
+{
+	web_options o = {.listen = webo.listen, .no_browser = webo.no_browser};
+
+	return web_serve(files, n, &o) == WEB_STOPPED ? status : 1;
+}
+
 /* ---- capture ------------------------------------------------------------------------------ */
 
 static struct {
@@ -150,6 +201,7 @@ static const flag_spec capture_specs[] = {
 	{"kubeconfig", 0, NULL, FLAG_STRING, &cap.kubeconfig, NULL,
 	 "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"},
 	{"context", 0, NULL, FLAG_STRING, &cap.context, NULL, "kubeconfig context"},
+	WEB_FLAGS,
 };
 
 static const char usage_capture[] =
@@ -160,7 +212,42 @@ static const char usage_capture[] =
 	"written as profile-<type>-<pod>-<unix seconds>.pb.gz in --output-dir (created if\n"
 	"missing), or pushed to profefe with --profefe-hostport. The paths (or URLs) go to\n"
 	"stdout grouped by pod; a summary and the `go tool pprof` command to stderr.\n"
-	"Exits 1 unless every profile was captured.";
+	"Exits 1 unless every profile was captured. With --web, one type (--profiles,\n"
+	"default cpu) is captured and its files opened in go tool pprof's web UI\n"
+	"(the pods' profiles merged).";
+
+/* --web: one pprof type, default cpu, into files. -1 to go on, else 2. */
+static int capture_web_check(unsigned *types)
+{
+	int rc = web_flags_check();
+
+	if (rc >= 0 || !webo.on)
+		return rc;
+	if (cap.profefe)
+		return usage_error("--web opens files: not with --profefe-hostport (open a stored "
+				   "profile with get profile ID --web)");
+	if (*types == 0)
+		*types = PPROF_BIT(PPROF_CPU);
+	if (*types & PPROF_BIT(PPROF_TRACE))
+		return usage_error("--web: go tool pprof does not read traces (go tool trace does)");
+	if (*types & (*types - 1))
+		return usage_error("--web opens one profile type: name it with --profiles "
+				   "(e.g. --profiles heap)");
+	return -1;
+}
+
+/* The paths capture printed on out (one a line), for --web. */
+static char **split_lines(char *text, size_t *n)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	*n = 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		v = xrealloc(v, (*n + 2) * sizeof(char *));
+		v[(*n)++] = line;
+		v[*n] = NULL;
+	}
+	return v;
+}
 
 static void on_captured(const capture_summary *s, void *arg)
 {
@@ -175,8 +262,10 @@ static int cmd_capture(int argc, char **argv)
 	int n_names = 0, rc;
 	char err[1024];
 	struct app app;
-	capture_options o;
+	capture_options o = {0};
 	unsigned types = 0;
+	char *paths = NULL; /* --web reads the paths back (capture prints them at the end) */
+	size_t paths_len = 0;
 
 	cap.cpu_seconds = 0;
 	rc = parse(capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), usage_capture,
@@ -185,6 +274,8 @@ static int cmd_capture(int argc, char **argv)
 		rc = usage_error(err);
 	if (rc < 0 && (cap.cpu_seconds < 0 || cap.cpu_seconds > CAPTURE_MAX_CPU_SECONDS))
 		rc = usage_error("--cpu-seconds must be in 1..3600");
+	if (rc < 0)
+		rc = capture_web_check(&types);
 	if (rc >= 0) {
 		free(names);
 		return rc;
@@ -216,6 +307,10 @@ static int cmd_capture(int argc, char **argv)
 	 * when stdout (their paths) goes elsewhere. */
 	o.progress = isatty(STDERR_FILENO) ? stderr : NULL;
 	o.progress_items = !isatty(STDOUT_FILENO);
+	if (webo.on && !(o.out = open_memstream(&paths, &paths_len))) {
+		rc = fail("open_memstream failed");
+		goto out;
+	}
 	if (!capture_start(app.kc, &o, on_captured, &app, err, sizeof(err))) {
 		rc = usage_error(err);
 		goto out;
@@ -225,6 +320,16 @@ static int cmd_capture(int argc, char **argv)
 out:
 	app_free(&app);
 	free(names);
+	if (o.out && fclose(o.out) == 0 && paths) {
+		fputs(paths, stdout);
+		fflush(stdout);
+		size_t n = 0;
+		char **files = split_lines(paths, &n);
+		if (n > 0)
+			rc = serve_web((const char *const *)files, n, rc);
+		free(files);
+	}
+	free(paths);
 	return rc;
 }
 
@@ -237,7 +342,7 @@ static struct {
 } get;
 
 #define PROFEFE_FLAG                                                                       \
-	{"profefe-hostport", 0, NULL, FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,           \
+	{"profefe-hostport", 0, "PROFEFE_URL", FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,  \
 	 "profefe's URL, http(s)://host:port"}
 #define TIMEOUT_FLAG                                                                       \
 	{"request-timeout", 0, NULL, FLAG_DURATION, &get.timeout, "30s",                    \
@@ -245,10 +350,14 @@ static struct {
 
 static const flag_spec services_specs[] = {PROFEFE_FLAG, TIMEOUT_FLAG};
 
+static struct {
+	const char *output; /* merge's and get profile ID's -o */
+} mrg;
+
 /* profefe's messages name the endpoint; this names the server too. */
 static int profefe_failed(const struct app *app, const char *error)
 {
-	fprintf(stderr, "error: profefe %s: %s\n", profefe_client_base_url(app->profefe), error);
+	query_print_profefe_error(stderr, app->profefe, error);
 	return 1;
 }
 
@@ -267,8 +376,8 @@ static void on_services(const char *const *names, size_t n, const char *error, v
 }
 
 /* Runs one request of the get/merge/load family: start is called with the app once its
- * profefe client is made (with arg), then the loop until the request is done. Returns the
- * exit status. */
+ * profefe client is made (with arg), then the loop until the request is done, then, with
+ * --web, the web UI on the file written. Returns the exit status. */
 static int run_on_profefe(void (*start)(struct app *app, void *arg), void *arg)
 {
 	struct app app;
@@ -279,6 +388,9 @@ static int run_on_profefe(void (*start)(struct app *app, void *arg), void *arg)
 		start(&app, arg);
 		ev_run(app.ev, 0);
 		rc = app.status;
+		/* merge and get profile ID --web: the file they wrote */
+		if (webo.on && app.file)
+			rc = serve_web((const char *const *)&app.file, 1, rc);
 	}
 	app_free(&app);
 	return rc;
@@ -328,8 +440,12 @@ static const flag_spec profiles_specs[] = {
 	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
 	 "only profiles with these labels: k=v,k2=v2"},
 	{"limit", 0, NULL, FLAG_INT, &get.limit, "0", "at most this many per type (0: all)"},
+	{"output", 'o', NULL, FLAG_STRING, &mrg.output, NULL,
+	 "with an ID: the file to write (default: profile-<id>.pb.gz in the current "
+	 "directory)"},
 	PROFEFE_FLAG,
 	TIMEOUT_FLAG,
+	WEB_FLAGS,
 };
 
 static void on_profiles(const profefe_profile_meta *items, size_t n, const char *error,
@@ -377,18 +493,60 @@ static void start_profiles(struct app *app, void *arg)
 	query_profiles(app->loop, app->profefe, arg, on_profiles, app);
 }
 
+/* merge's and get profile ID's file: kept for --web. */
+static void on_written(int status, size_t n, const char *path, void *arg)
+{
+	struct app *app = arg;
+
+	(void)n;
+	app->status = status;
+	if (path)
+		app->file = xstrdup(path);
+}
+
+static void start_get_profile(struct app *app, void *arg)
+{
+	query_merge_options o = {.output = mrg.output, .timeout_ms = (long)(get.timeout * 1000)};
+
+	query_get_profile(app->loop, app->profefe, arg, &o, on_written, app);
+}
+
+/* get profile ID: the flags of a listing are not for it, and the other way round. */
+static int by_id_check(int n_ids)
+{
+	if (n_ids > 1)
+		return usage_error("get profile takes one ID (see get profiles)");
+	if (n_ids == 1 && get.service)
+		return usage_error("get profile: an ID or --service, not both");
+	if (n_ids == 0 && mrg.output)
+		return usage_error("-o goes with an ID: get profile ID -o FILE");
+	if (n_ids == 0 && webo.on)
+		return usage_error("--web opens one profile: get profile ID --web, or merge --web");
+	return web_flags_check();
+}
+
 static int cmd_get_profiles(int argc, char **argv)
 {
 	query_profiles_options q;
 	char *labels = NULL;
-	int rc = parse_flags_only(
-		"get profiles takes no arguments (name the service with --service)", profiles_specs,
-		sizeof(profiles_specs) / sizeof(profiles_specs[0]),
-		"Usage: kubectl profefe get profiles --service S [--profile-type T] "
-		"[--from 24h] [--to 0m] [flags]\n\n"
-		"Lists the stored profiles of a service, oldest first, each with the URL\n"
-		"`go tool pprof` reads it from.", argc, argv);
+	int n_ids = 0;
+	char **pos = calloc((size_t)argc + 1, sizeof(char *));
+	int rc = parse(profiles_specs, sizeof(profiles_specs) / sizeof(profiles_specs[0]),
+		       "Usage: kubectl profefe get profiles --service S [--profile-type T] "
+		       "[--from 24h] [--to 0m] [flags]\n"
+		       "       kubectl profefe get profile ID [-o FILE] [--web]\n\n"
+		       "Lists the stored profiles of a service, oldest first, each with the URL\n"
+		       "`go tool pprof` reads it from. With an ID (from that list), writes that\n"
+		       "profile to a file instead, and with --web opens it in go tool pprof's web UI.",
+		       argc, argv, pos, &n_ids);
 
+	char *id = n_ids > 0 ? pos[0] : NULL; /* one of argv */
+
+	free(pos);
+	if (rc < 0)
+		rc = by_id_check(n_ids);
+	if (rc < 0 && n_ids == 1)
+		return run_on_profefe(start_get_profile, id);
 	if (rc < 0)
 		rc = profiles_query(&q, &labels);
 	if (rc >= 0) {
@@ -403,7 +561,8 @@ static int cmd_get_profiles(int argc, char **argv)
 static int cmd_get(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: kubectl profefe get services|profiles|profile-types [flags]";
+		"Usage: kubectl profefe get services|profiles|profile-types [flags]\n"
+		"       kubectl profefe get profile ID [-o FILE] [--web]";
 
 	if (argc < 2)
 		return usage_error("get what? services, profiles or profile-types");
@@ -423,10 +582,6 @@ static int cmd_get(int argc, char **argv)
 
 /* ---- merge ---------------------------------------------------------------------------------- */
 
-static struct {
-	const char *output;
-} mrg;
-
 static const flag_spec merge_specs[] = {
 	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service (required)"},
 	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
@@ -443,19 +598,12 @@ static const flag_spec merge_specs[] = {
 	 "in the current directory)"},
 	PROFEFE_FLAG,
 	TIMEOUT_FLAG,
+	WEB_FLAGS,
 };
-
-static void on_merged(int status, size_t n, void *arg)
-{
-	struct app *app = arg;
-
-	(void)n;
-	app->status = status;
-}
 
 static void start_merge(struct app *app, void *arg)
 {
-	query_merge(app->loop, app->profefe, arg, on_merged, app);
+	query_merge(app->loop, app->profefe, arg, on_written, app);
 }
 
 static int cmd_merge(int argc, char **argv)
@@ -468,9 +616,12 @@ static int cmd_merge(int argc, char **argv)
 		"[--to 0m] [--labels k=v,...] [-o FILE] [flags]\n\n"
 		"Merges the stored profiles of a service and type in a time range into one\n"
 		"pprof file (profefe does the merge), which `go tool pprof` reads, and says\n"
-		"how many profiles went into it. Labels are matched here, not by profefe.",
+		"how many profiles went into it. Labels are matched here, not by profefe.\n"
+		"--web then opens the file in go tool pprof's web UI.",
 		argc, argv);
 
+	if (rc < 0)
+		rc = web_flags_check();
 	if (rc < 0 && (!get.type || !*get.type))
 		rc = usage_error("--profile-type is required (see get profile-types)");
 	if (rc < 0 && !strcmp(get.type, "allocs"))

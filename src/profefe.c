@@ -33,6 +33,7 @@ struct profefe_client {
 	int use_tls;
 	profefe_client_options opt;
 	list_node requests;       /* running, so free can cancel them */
+	enum http_failure failure; /* of the latest request finished */
 };
 
 struct profefe_request {
@@ -131,6 +132,11 @@ void profefe_client_free(profefe_client *c)
 	free(c->extra_header);
 	free(c->ca_file);
 	free(c);
+}
+
+enum http_failure profefe_client_failure(const profefe_client *c)
+{
+	return c->failure;
 }
 
 const char *profefe_client_base_url(const profefe_client *c)
@@ -643,6 +649,7 @@ static void on_http_done(const http_response *resp, void *arg)
 		snprintf(err, sizeof(err), "%s: %s", r->endpoint, resp->error);
 		transport = err;
 	}
+	r->c->failure = resp->failure;
 	switch (r->kind) {
 	case KIND_UPLOAD: {
 		profefe_upload_result res;

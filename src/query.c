@@ -187,6 +187,21 @@ int query_is_profefe_type(const char *name)
 	return 0;
 }
 
+/* ---- errors -------------------------------------------------------------------------------- */
+
+void query_print_profefe_error(FILE *err, const profefe_client *c, const char *error)
+{
+	const char *base = profefe_client_base_url(c);
+
+	if (profefe_client_failure(c) != HTTP_FAIL_CONNECT) {
+		fprintf(err, "error: profefe %s: %s\n", base, error);
+		return;
+	}
+	fprintf(err, "error: profefe is not reachable at %s (%s): port-forward its Service (%s) "
+		"or give its URL with --profefe-hostport or PROFEFE_URL\n", base, error,
+		QUERY_PORT_FORWARD);
+}
+
 /* ---- runs ----------------------------------------------------------------------------------- */
 
 /* One request of a run: a type's listing, or a file's upload. */
@@ -211,7 +226,9 @@ struct query_run {
 	query_profiles_fn profiles_done;
 	profefe_profile_meta *items;
 	size_t n_items;
-	buf_t errors;
+	char **errors;       /* distinct, in the order they came */
+	size_t n_errors;
+	int transport_failed; /* one of errors is a request that got no response */
 	/* loading */
 	query_load_fn load_done;
 	FILE *out, *err;
@@ -219,6 +236,30 @@ struct query_run {
 	ev_timer finish;
 	void *arg;
 };
+
+static char *strv_join(char *const *v, const char *sep)
+{
+	buf_t b = BUF_INIT;
+
+	for (size_t i = 0; v[i]; i++)
+		buf_printf(&b, "%s%s", i ? sep : "", v[i]);
+	return buf_detach(&b);
+}
+
+/* Keeps one of equal messages, and one transport failure (curl's words differ in their
+ * timings): with profefe down, every type's request fails alike. */
+static void add_error(query_run *run, const char *error)
+{
+	if (profefe_client_failure(run->c) != HTTP_FAIL_NONE) {
+		if (run->transport_failed)
+			return;
+		run->transport_failed = 1;
+	}
+	for (size_t i = 0; i < run->n_errors; i++)
+		if (strcmp(run->errors[i], error) == 0)
+			return;
+	strv_push(&run->errors, &run->n_errors, xstrdup(error));
+}
 
 static void run_free(query_run *run)
 {
@@ -230,7 +271,7 @@ static void run_free(query_run *run)
 	free(run->parts);
 	profefe_strv_free(run->want_labels);
 	profefe_metas_free(run->items, run->n_items);
-	buf_free(&run->errors);
+	profefe_strv_free(run->errors);
 	ev_timer_stop(loop_ev(run->loop), &run->finish);
 	free(run);
 }
@@ -247,10 +288,11 @@ static void on_finish(struct ev_loop *ev, ev_timer *w, int revents)
 
 	(void)revents;
 	ev_timer_stop(ev, w);
-	if (run->profiles_done)
-		run->profiles_done(run->items, run->n_items,
-				   run->errors.len ? (const char *)run->errors.data : NULL, run->arg);
-	else
+	if (run->profiles_done) {
+		char *errors = run->n_errors ? strv_join(run->errors, "; ") : NULL;
+		run->profiles_done(run->items, run->n_items, errors, run->arg);
+		free(errors);
+	} else
 		run->load_done(run->failures, run->arg);
 	run_free(run);
 }
@@ -327,7 +369,7 @@ static void on_profiles(const profefe_profile_meta *items, size_t n, const char 
 
 	part->req = NULL;
 	if (error) {
-		buf_printf(&run->errors, "%s%s", run->errors.len ? "; " : "", error);
+		add_error(run, error);
 	} else if (n > 0) {
 		run->items = xrealloc(run->items, (run->n_items + n) * sizeof(*run->items));
 		size_t kept = 0;
@@ -393,8 +435,9 @@ query_run *query_profiles(loop_t *loop, profefe_client *c, const query_profiles_
 		part->name = xstrdup(types[i]);
 	}
 	if (run->n_parts == 0) {
-		buf_printf(&run->errors, "unknown profile type \"%s\" (see get profile-types)",
-			   opt->type);
+		char *e = xasprintf("unknown profile type \"%s\" (see get profile-types)", opt->type);
+		add_error(run, e);
+		free(e);
 		ev_timer_start(loop_ev(loop), &run->finish);
 		return run;
 	}

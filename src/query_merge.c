@@ -1,5 +1,6 @@
 /* query_merge: `kubectl profefe merge`: the profiles of a service, type, time range and
- * labels, merged by profefe into one pprof file. */
+ * labels, merged by profefe into one pprof file; and `get profile ID`, one stored
+ * profile into a file the same way. */
 #include "kprofefe/query.h"
 
 #include <errno.h>
@@ -18,6 +19,8 @@ struct query_merge_run {
 	loop_t *loop;
 	profefe_client *c;
 	char *service, *type, *labels, *output, *dir;
+	char *id;     /* get profile ID; NULL for a merge */
+	char *path;   /* the file written */
 	time_t from, to, now;
 	long timeout_ms;
 	FILE *out, *err;
@@ -45,6 +48,19 @@ char *query_merge_file_name(const char *dir, const char *type, const char *servi
 	return name;
 }
 
+/* "<dir>/profile-<id>.pb.gz", the id's '/' made '_'. */
+static char *profile_file_name(const char *dir, const char *id)
+{
+	char *safe = xstrdup(id);
+	for (char *p = safe; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	char *name = xasprintf("%s%sprofile-%s.pb.gz", dir,
+			       dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", safe);
+	free(safe);
+	return name;
+}
+
 static void run_free(query_merge_run *run)
 {
 	profefe_cancel(run->req);
@@ -54,6 +70,8 @@ static void run_free(query_merge_run *run)
 	free(run->labels);
 	free(run->output);
 	free(run->dir);
+	free(run->id);
+	free(run->path);
 	free(run);
 }
 
@@ -63,7 +81,7 @@ static void on_finish(struct ev_loop *ev, ev_timer *w, int revents)
 
 	(void)revents;
 	ev_timer_stop(ev, w);
-	run->done(run->status, run->n, run->arg);
+	run->done(run->status, run->n, run->status == 0 ? run->path : NULL, run->arg);
 	run_free(run);
 }
 
@@ -82,7 +100,8 @@ static int open_output(query_merge_run *run, char **path)
 		*path = xstrdup(run->output);
 		return open(*path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	}
-	char *base = query_merge_file_name(run->dir, run->type, run->service, run->now);
+	char *base = run->id ? profile_file_name(run->dir, run->id)
+			     : query_merge_file_name(run->dir, run->type, run->service, run->now);
 	base[strlen(base) - strlen(".pb.gz")] = '\0';
 	for (int i = 0; i < MAX_NAME_ATTEMPTS; i++) {
 		*path = i ? xasprintf("%s-%d.pb.gz", base, i) : xasprintf("%s.pb.gz", base);
@@ -112,10 +131,22 @@ static void save(query_merge_run *run, const unsigned char *data, size_t len)
 		return;
 	}
 	fprintf(run->out, "%s\n", path);
-	fprintf(run->err, "merged %zu profile%s of service %s, type %s\ngo tool pprof %s\n",
-		run->n, run->n == 1 ? "" : "s", run->service, run->type, path);
-	free(path);
+	fflush(run->out);
+	if (run->id)
+		fprintf(run->err, "profile %s of profefe %s\ngo tool pprof %s\n", run->id,
+			profefe_client_base_url(run->c), path);
+	else
+		fprintf(run->err, "merged %zu profile%s of service %s, type %s\ngo tool pprof %s\n",
+			run->n, run->n == 1 ? "" : "s", run->service, run->type, path);
+	run->path = path;
 	finish(run, 0);
+}
+
+/* "merge of N profiles", or "profile ID", for messages. Caller frees. */
+static char *request_name(const query_merge_run *run)
+{
+	return run->id ? xasprintf("profile %s", run->id)
+		       : xasprintf("merge of %zu profiles", run->n);
 }
 
 static void on_merged(const http_response *resp, void *arg)
@@ -124,29 +155,41 @@ static void on_merged(const http_response *resp, void *arg)
 
 	run->req = NULL;
 	if (!resp->ok) {
-		fprintf(run->err, "error: profefe %s: merge of %zu profiles: %s\n",
-			profefe_client_base_url(run->c), run->n,
-			resp->error ? resp->error : "failed");
+		char *what = request_name(run);
+		char *why = xasprintf("%s: %s", what, resp->error ? resp->error : "failed");
+		free(what);
+		query_print_profefe_error(run->err, run->c, why);
+		free(why);
 		finish(run, 1);
 		return;
 	}
 	if (resp->status != 200) {
-		fprintf(run->err, "error: profefe %s: merge of %zu profiles: HTTP %ld: %.200s\n",
-			profefe_client_base_url(run->c), run->n, resp->status,
+		char *what = request_name(run);
+		fprintf(run->err, "error: profefe %s: %s: HTTP %ld: %.200s\n",
+			profefe_client_base_url(run->c), what, resp->status,
 			(const char *)resp->body);
+		free(what);
 		finish(run, 1);
 		return;
 	}
 	/* pprof is gzip (what profefe's merge writes) or, for one profile, as stored. */
 	if (resp->body_len < 2 || resp->body[0] != 0x1f || resp->body[1] != 0x8b) {
 		if (!pprof_is_profile(resp->body, resp->body_len)) {
-			fprintf(run->err, "error: profefe %s: the merge is not a pprof profile\n",
-				profefe_client_base_url(run->c));
+			char *what = request_name(run);
+			fprintf(run->err, "error: profefe %s: %s: not a pprof profile\n",
+				profefe_client_base_url(run->c), what);
+			free(what);
 			finish(run, 1);
 			return;
 		}
 	}
 	save(run, resp->body, resp->body_len);
+}
+
+static void get_url(query_merge_run *run, const char *url)
+{
+	http_options ho = {.max_body_bytes = QUERY_MAX_FILE_BYTES, .timeout_ms = run->timeout_ms};
+	run->req = profefe_get(run->c, url, &ho, on_merged, run);
 }
 
 /* <base>/api/0/profiles/<id>+<id>... */
@@ -178,7 +221,7 @@ static void on_listed(const profefe_profile_meta *items, size_t n, const char *e
 
 	run->req = NULL;
 	if (error) {
-		fprintf(run->err, "error: profefe %s: %s\n", profefe_client_base_url(run->c), error);
+		query_print_profefe_error(run->err, run->c, error);
 		finish(run, 1);
 		return;
 	}
@@ -194,25 +237,19 @@ static void on_listed(const profefe_profile_meta *items, size_t n, const char *e
 		return;
 	}
 	char *url = ids_url(run, items, n, run->labels);
-	http_options ho = {.max_body_bytes = QUERY_MAX_FILE_BYTES, .timeout_ms = run->timeout_ms};
-	run->req = profefe_get(run->c, url, &ho, on_merged, run);
+	get_url(run, url);
 	free(url);
 }
 
-query_merge_run *query_merge(loop_t *loop, profefe_client *c, const query_merge_options *opt,
-			     query_merge_fn done, void *arg)
+static query_merge_run *run_new(loop_t *loop, profefe_client *c, const query_merge_options *opt,
+				query_merge_fn done, void *arg)
 {
 	query_merge_run *run = xcalloc(1, sizeof(*run));
 
 	run->loop = loop;
 	run->c = c;
-	run->service = xstrdup(opt->service);
-	run->type = xstrdup(opt->type);
-	run->labels = opt->labels ? xstrdup(opt->labels) : NULL;
 	run->output = opt->output ? xstrdup(opt->output) : NULL;
 	run->dir = xstrdup(opt->dir ? opt->dir : ".");
-	run->from = opt->from;
-	run->to = opt->to;
 	run->now = opt->now ? opt->now : time(NULL);
 	run->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 300000L;
 	run->out = opt->out ? opt->out : stdout;
@@ -221,9 +258,35 @@ query_merge_run *query_merge(loop_t *loop, profefe_client *c, const query_merge_
 	run->arg = arg;
 	ev_timer_init(&run->finish, on_finish, 0., 0.);
 	run->finish.data = run;
+	return run;
+}
+
+query_merge_run *query_merge(loop_t *loop, profefe_client *c, const query_merge_options *opt,
+			     query_merge_fn done, void *arg)
+{
+	query_merge_run *run = run_new(loop, c, opt, done, arg);
+
+	run->service = xstrdup(opt->service);
+	run->type = xstrdup(opt->type);
+	run->labels = opt->labels ? xstrdup(opt->labels) : NULL;
+	run->from = opt->from;
+	run->to = opt->to;
 	profefe_query q = {.service = run->service, .type = run->type, .from = run->from,
 			   .to = run->to};
 	run->req = profefe_profiles(c, &q, on_listed, run);
+	return run;
+}
+
+query_merge_run *query_get_profile(loop_t *loop, profefe_client *c, const char *id,
+				   const query_merge_options *opt, query_merge_fn done, void *arg)
+{
+	query_merge_run *run = run_new(loop, c, opt, done, arg);
+	char *url = profefe_profile_url(c, id);
+
+	run->id = xstrdup(id);
+	run->n = 1;
+	get_url(run, url);
+	free(url);
 	return run;
 }
 

@@ -15,6 +15,7 @@
 
 #include "kprofefe/log.h"
 #include "kprofefe/metrics.h"
+#include "kprofefe/pprof.h"
 #include "kprofefe/xalloc.h"
 
 #define SPOOL_MAGIC "KPFSPOOL"
@@ -692,10 +693,12 @@ int spool_put(spool_t *s, const spool_entry *e, char *err, size_t errlen)
 
 /* ---- read ---- */
 
-static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *len)
+/* Reads the regular file name (relative to dirfd) of at most max bytes, not following a
+ * symbolic link. Returns 0 with *out (the caller frees it), or an errno value. */
+static int read_at(int dirfd, const char *name, uint64_t max, unsigned char **out, size_t *len)
 {
 	/* O_NONBLOCK: a FIFO put in an entry's place must not block the loop */
-	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno;
 	struct stat st;
@@ -703,7 +706,7 @@ static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *
 	if (rc == 0 && !S_ISREG(st.st_mode))
 		rc = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
 	/* no entry is larger than the spool: do not allocate what a grown file says */
-	if (rc == 0 && (uint64_t)st.st_size > s->opt.max_bytes)
+	if (rc == 0 && (uint64_t)st.st_size > max)
 		rc = EFBIG;
 	if (rc != 0) {
 		close(fd);
@@ -730,6 +733,11 @@ static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *
 	*out = p;
 	*len = got;
 	return 0;
+}
+
+static int read_file(spool_t *s, const char *name, unsigned char **out, size_t *len)
+{
+	return read_at(s->dirfd, name, s->opt.max_bytes, out, len);
 }
 
 spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, const char **why)
@@ -770,6 +778,180 @@ spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, 
 	e->data = xmalloc(e->len + 1);
 	memcpy(e->data, q, e->len);
 	return e;
+}
+
+/* ---- looking into a spool from outside (kprofefe-spool): nothing here changes a file ---- */
+
+/* Larger than any entry a spool holds (its bound defaults to 512 MiB): a file that says
+ * more is not read whole. */
+#define READ_MAX_BYTES (4ull << 30)
+
+static const char *const check_names[SPOOL_CHECK_COUNT] = {
+	[SPOOL_CHECK_OK] = "ok",
+	[SPOOL_CHECK_UNREADABLE] = "unreadable",
+	[SPOOL_CHECK_NOT_ENTRY] = "not_entry",
+	[SPOOL_CHECK_CORRUPT] = "corrupt",
+	[SPOOL_CHECK_UNKNOWN_TYPE] = "unknown_type",
+	[SPOOL_CHECK_BAD_PROFILE] = "bad_profile",
+	[SPOOL_CHECK_EMPTY_PROFILE] = "empty_profile",
+};
+
+const char *spool_check_name(enum spool_check c)
+{
+	return (unsigned)c < SPOOL_CHECK_COUNT ? check_names[c] : "unknown";
+}
+
+int spool_is_entry_name(const char *name)
+{
+	int64_t t;
+	uint64_t seq;
+	return parse_entry_name(name, &t, &seq) == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Not listed: directories (quarantine/, rejected/), and temporary files (a put under
+ * way, or one a crash interrupted: the next open removes it). */
+static int listed(int dirfd, const char *name)
+{
+	struct stat st;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+		return 0;
+	/* a file gone meanwhile is still listed: reading it says so */
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode);
+}
+
+int spool_list(const char *dir, char ***names, size_t *n, char *err, size_t errlen)
+{
+	*names = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		int rc = errno;
+		snprintf(err, errlen, "cannot read spool directory %s: %s", dir, strerror(rc));
+		return rc;
+	}
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!listed(dirfd(d), de->d_name))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*names = xrealloc(*names, cap * sizeof(**names));
+		}
+		(*names)[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), cmp_names);
+	return 0;
+}
+
+void spool_list_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+spool_entry *spool_read(const char *path, spool_verdict *v)
+{
+	*v = (spool_verdict){SPOOL_CHECK_OK, NULL, 0};
+	unsigned char *p = NULL;
+	size_t len = 0;
+	int rc = read_at(AT_FDCWD, path, READ_MAX_BYTES, &p, &len);
+	if (rc != 0) {
+		*v = (spool_verdict){SPOOL_CHECK_UNREADABLE, NULL, rc};
+		return NULL;
+	}
+	const char *base = strrchr(path, '/');
+	spool_entry *e = spool_decode(base ? base + 1 : path, p, len, &v->why);
+	free(p);
+	if (!e)
+		v->check = SPOOL_CHECK_CORRUPT;
+	return e;
+}
+
+/* Non-zero when profefe stores profiles of this type: one of pprof_profefe_type's. */
+static int profefe_knows(const char *type)
+{
+	for (int t = 0; t < PPROF_TYPE_COUNT; t++)
+		if (strcmp(type, pprof_profefe_type((enum pprof_type)t)) == 0)
+			return 1;
+	return 0;
+}
+
+void spool_check_profile(const spool_entry *e, spool_verdict *v)
+{
+	*v = (spool_verdict){SPOOL_CHECK_OK, NULL, 0};
+	if (!profefe_knows(e->type)) {
+		*v = (spool_verdict){SPOOL_CHECK_UNKNOWN_TYPE, "not a profefe type", 0};
+		return;
+	}
+	enum pprof_type t;
+	/* only a trace is checked as its own kind: every other type is a pprof Profile */
+	if (pprof_type_parse(e->type, &t) != 0 || t != PPROF_TRACE)
+		t = PPROF_HEAP;
+	pprof_body_facts facts = {0, 0, 0};
+	enum pprof_reason why = PPROF_REASON_NONE;
+	if (pprof_body_inspect(t, e->data, e->len, 0, &facts, &why) == PPROF_BODY_INVALID) {
+		*v = (spool_verdict){SPOOL_CHECK_BAD_PROFILE, pprof_reason_name(why), 0};
+		return;
+	}
+	if (t != PPROF_TRACE && facts.n_samples == 0) {
+		v->check = SPOOL_CHECK_EMPTY_PROFILE;
+		v->why = "no samples";
+	}
+}
+
+spool_entry *spool_verify(const char *path, spool_verdict *v)
+{
+	const char *base = strrchr(path, '/');
+	if (!spool_is_entry_name(base ? base + 1 : path)) {
+		*v = (spool_verdict){SPOOL_CHECK_NOT_ENTRY, "not a spool entry", 0};
+		return NULL;
+	}
+	spool_entry *e = spool_read(path, v);
+	if (e)
+		spool_check_profile(e, v);
+	return e;
+}
+
+int spool_encode(const spool_entry *e, unsigned char **out, size_t *len, char *err,
+		 size_t errlen)
+{
+	*out = NULL;
+	*len = 0;
+	const char *service = e->service ? e->service : "";
+	const char *type = e->type ? e->type : "";
+	const char *labels = e->labels ? e->labels : "";
+	size_t sl = strlen(service), tl = strlen(type), ll = strlen(labels);
+	if (sl > MAX_NAME_FIELD || tl > MAX_NAME_FIELD || ll > MAX_LABELS_FIELD) {
+		snprintf(err, errlen, "service, type or labels too long (at most %u, %u and %u bytes)",
+			 MAX_NAME_FIELD, MAX_NAME_FIELD, MAX_LABELS_FIELD);
+		return EINVAL;
+	}
+	if (e->time_ns < 0) {
+		snprintf(err, errlen, "collection time %" PRId64 " is before 1970", e->time_ns);
+		return EINVAL;
+	}
+	struct meta m = {service, type, labels, (uint32_t)sl, (uint32_t)tl, (uint32_t)ll};
+	*len = HEADER_LEN + sl + tl + ll + e->len;
+	unsigned char *p = xmalloc(*len);
+	encode_header(p, e, &m);
+	unsigned char *q = p + HEADER_LEN;
+	memcpy(q, service, sl);
+	memcpy(q + sl, type, tl);
+	memcpy(q + sl + tl, labels, ll);
+	if (e->len > 0)
+		memcpy(q + sl + tl + ll, e->data, e->len);
+	*out = p;
+	return 0;
 }
 
 /*

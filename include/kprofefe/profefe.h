@@ -32,6 +32,10 @@ profefe_client *profefe_client_new(loop_t *loop, const char *base_url,
  * this client's bookkeeping of them. */
 void profefe_client_free(profefe_client *c);
 const char *profefe_client_base_url(const profefe_client *c);
+/* Why the latest of c's requests to finish got no response (HTTP_FAIL_CONNECT: profefe is
+ * not reachable at the base URL), or HTTP_FAIL_NONE when it got one. Inside a request's
+ * callback, that request's. */
+enum http_failure profefe_client_failure(const profefe_client *c);
 
 /*
  * Labels for profefe: pairs is a NULL-terminated list of key, value, key, value...

@@ -41,6 +41,18 @@ const char *const *query_profefe_types(void);
 /* Non-zero when name is one of them. */
 int query_is_profefe_type(const char *name);
 
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* The port-forward that reaches the profefe of daemonset/examples/profefe (and the
+ * chart's notes) from a laptop. */
+#define QUERY_PORT_FORWARD "kubectl -n profefe port-forward svc/profefe 10100"
+
+/* Prints one line on err for a failed profefe request: "error: profefe URL: error", or,
+ * when c could not connect to profefe (profefe_client_failure), that profefe is not
+ * reachable at its URL, and what to do: port-forward its Service (QUERY_PORT_FORWARD),
+ * or give its URL with --profefe-hostport or PROFEFE_URL. */
+void query_print_profefe_error(FILE *err, const profefe_client *c, const char *error);
+
 /* ---- listing -------------------------------------------------------------------------------- */
 
 typedef struct query_profiles_options {
@@ -143,8 +155,9 @@ typedef struct query_merge_options {
 	                        NULL: stderr */
 } query_merge_options;
 
-/* Called once: 0 when the file was written, 1 otherwise; n profiles went into it. */
-typedef void (*query_merge_fn)(int status, size_t n, void *arg);
+/* Called once: 0 when the file was written, 1 otherwise; n profiles went into it; path is
+ * the file's (NULL when none was written; lives during the call). */
+typedef void (*query_merge_fn)(int status, size_t n, const char *path, void *arg);
 
 typedef struct query_merge_run query_merge_run;
 
@@ -160,5 +173,15 @@ typedef struct query_merge_run query_merge_run;
 query_merge_run *query_merge(loop_t *loop, profefe_client *c, const query_merge_options *opt,
 			     query_merge_fn done, void *arg);
 void query_merge_cancel(query_merge_run *run);
+
+/*
+ * `get profile ID`: the stored profile id (GET /api/0/profiles/<id>, as profefe stores
+ * it) into a file: opt's output, else a new "<dir>/profile-<id>.pb.gz" (the id's '/'
+ * made '_'; a -N suffix rather than replacing a file); opt's timeout_ms, out and err as
+ * for a merge, the rest unused. done as for query_merge, with n 1. Cancel with
+ * query_merge_cancel.
+ */
+query_merge_run *query_get_profile(loop_t *loop, profefe_client *c, const char *id,
+				   const query_merge_options *opt, query_merge_fn done, void *arg);
 
 #endif

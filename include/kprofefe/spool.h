@@ -123,4 +123,80 @@ void spool_entry_free(spool_entry *e);
  */
 spool_entry *spool_decode(const char *name, const unsigned char *p, size_t len, const char **why);
 
+/* ---- looking into a spool from outside (kprofefe-spool) ----------------------------
+ * Nothing below opens a spool or changes a file, so it is safe next to a running
+ * collector (an entry it drains meanwhile reads as unreadable, ENOENT). Paths are read
+ * as given; a symbolic link in an entry's place is not followed (ELOOP), as in peek. */
+
+/* What checking one file found. */
+enum spool_check {
+	SPOOL_CHECK_OK,
+	SPOOL_CHECK_UNREADABLE,    /* open or read failed (err); peek retries, then quarantines */
+	SPOOL_CHECK_NOT_ENTRY,     /* the name is not an entry's; open quarantines it */
+	SPOOL_CHECK_CORRUPT,       /* header, lengths or checksum wrong; peek quarantines it */
+	SPOOL_CHECK_UNKNOWN_TYPE,  /* intact, but profefe has no such type: to rejected/ */
+	SPOOL_CHECK_BAD_PROFILE,   /* intact, but the payload is no profile (gzip, its trailer
+	                            * CRC, the pprof walk): profefe refuses it, to rejected/ */
+	SPOOL_CHECK_EMPTY_PROFILE, /* a profile without samples: profefe refuses it, and the
+	                            * replay deletes it */
+	SPOOL_CHECK_COUNT
+};
+
+/* "ok", "unreadable", "not_entry", "corrupt", "unknown_type", "bad_profile",
+ * "empty_profile" (static);
+ * "unknown" out of range. */
+const char *spool_check_name(enum spool_check c);
+
+/* A check's result. why is a static reason (spool_decode's or pprof_body_check's, "not a
+ * spool entry", "no samples"), NULL when ok or unreadable; err the errno when unreadable. */
+typedef struct spool_verdict {
+	enum spool_check check;
+	const char *why;
+	int err;
+} spool_verdict;
+
+/* Non-zero when name (a file name, no directory) is an entry's: <20 digits>-<10>.prof. */
+int spool_is_entry_name(const char *name);
+
+/*
+ * The names in dir, sorted (entries oldest first, as peek takes them): every file but
+ * directories (quarantine/, rejected/) and temporary files (.tmp-*). Works on
+ * quarantine/ and rejected/ too. Returns 0 with *names (free with spool_list_free) and
+ * *n, or an errno value with a message in err naming dir.
+ */
+int spool_list(const char *dir, char ***names, size_t *n, char *err, size_t errlen);
+void spool_list_free(char **names, size_t n);
+
+/*
+ * Reads the entry file at path (whatever its name, which is copied into the entry) and
+ * decodes it as spool_decode does. Returns the entry (free with spool_entry_free) with
+ * v->check SPOOL_CHECK_OK, or NULL with v->check SPOOL_CHECK_UNREADABLE (v->err) or
+ * SPOOL_CHECK_CORRUPT (v->why).
+ */
+spool_entry *spool_read(const char *path, spool_verdict *v);
+
+/*
+ * Checks e as the replay and profefe will: a type profefe knows (cpu, heap, other,
+ * goroutine, mutex, block, threadcreate, trace), then a pprof Profile (gzip, inflated
+ * to the end so its trailer's CRC-32 is checked, or uncompressed) with samples, or a Go
+ * trace for type "trace". Sets v to SPOOL_CHECK_OK, SPOOL_CHECK_UNKNOWN_TYPE,
+ * SPOOL_CHECK_BAD_PROFILE (v->why: pprof_reason_name of pprof_body_check's reason) or
+ * SPOOL_CHECK_EMPTY_PROFILE.
+ */
+void spool_check_profile(const spool_entry *e, spool_verdict *v);
+
+/* Everything the collector would check of the file at path: its name, then spool_read,
+ * then spool_check_profile. Returns the entry when it could be decoded (whatever the
+ * profile check said; free with spool_entry_free), else NULL; *v says what was found. */
+spool_entry *spool_verify(const char *path, spool_verdict *v);
+
+/*
+ * The bytes of an entry file holding e (e->name ignored), as spool_put writes them: for
+ * entries made by hand (tests, a profile to queue by hand). Returns 0 with *out (the
+ * caller frees it) and *len, or EINVAL with a message in err (a field too long, a time
+ * before 1970).
+ */
+int spool_encode(const spool_entry *e, unsigned char **out, size_t *len, char *err,
+		 size_t errlen);
+
 #endif

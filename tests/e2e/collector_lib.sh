@@ -35,18 +35,52 @@ collector_log() {
 	cat "$E2E_TMP/$1.log"
 }
 
-# collector_metrics NAME: its /metrics text.
-collector_metrics() {
-	local port
-	port=$(sed -n -e 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' \
-		-e 's/.*"msg":"serving metrics".*"port":"\([0-9]*\)".*/\1/p' "$E2E_TMP/$1.log" | head -1)
-	[[ -n $port ]] || fail "collector $1 did not say which port serves metrics"
-	curl -fsS --noproxy '*' "http://127.0.0.1:$port/metrics"
+# collector_port NAME: the port NAME's current process serves /metrics on:
+# the last one its log names (a log may hold several runs), in either log
+# format.
+collector_port() {
+	local log=$E2E_TMP/$1.log
+	{
+		log_json "$log" 'select(.msg == "serving metrics") | .port'
+		sed -n 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' "$log"
+	} | tail -1
 }
 
-# metric_value NAME 'series{labels}': the value of one series (0 when absent).
+# collector_metrics NAME: its /metrics text; fails when nothing answers, so a
+# dead collector never reads as zeros.
+collector_metrics() {
+	local port
+	port=$(collector_port "$1")
+	[[ -n $port ]] || fail "collector $1 did not say which port serves metrics"
+	curl -fsS --noproxy '*' "http://127.0.0.1:$port/metrics" || fail "collector $1 serves no /metrics"
+}
+
+# metric_value NAME 'series{labels}': the value of one series (0 when absent;
+# fails when the collector does not answer). The one metric reader of the
+# e2e tests: every *_lib.sh and test uses this one.
 metric_value() {
-	collector_metrics "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
+	local text
+	text=$(collector_metrics "$1") || return 1
+	awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }' <<<"$text"
+}
+
+# metric_sum NAME METRIC: the sum of every series of METRIC (0 when none).
+metric_sum() {
+	local text
+	text=$(collector_metrics "$1") || return 1
+	awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%d\n", s }' <<<"$text"
+}
+
+# metric_at_least NAME METRIC N: the sum of METRIC is N or more.
+metric_at_least() {
+	local v
+	v=$(metric_sum "$1" "$2") && ((v >= $3))
+}
+
+# metric_is NAME SERIES N: one series equals N.
+metric_is() {
+	local v
+	v=$(metric_value "$1" "$2") && [[ $v == "$3" ]]
 }
 
 # count_at_least N SERVICE TYPE [LABELS]: profefe holds at least N such profiles.

@@ -8,10 +8,60 @@ set -euo pipefail
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CLUSTER="$E2E_ROOT/scripts/cluster.sh"
 
-# fail MSG: prints MSG naming the test and exits 1.
+# e2e_caller: where the failing check is: "file:line" of the first call on the
+# stack made from the test itself rather than from lib.sh or a *_lib.sh, with
+# the test's function around it (Kubernetes' kube::test::get_caller is the
+# model). A fail inside wait_for or metric_is names the test line that called
+# them, not a line of the harness.
+e2e_caller() {
+	local i file
+	for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+		file=${BASH_SOURCE[i]}
+		[[ $file == */lib.sh || $file == lib.sh || $file == *_lib.sh ]] && continue
+		printf '%s:%s' "${file##*/}" "${BASH_LINENO[i - 1]}"
+		[[ ${FUNCNAME[i]:-main} == main ]] || printf ' in %s' "${FUNCNAME[i]}"
+		return 0
+	done
+	printf '%s' "${0##*/}"
+}
+
+# fail MSG: prints MSG with the test's name and the file:line of the failing
+# check, and exits 1.
 fail() {
-	echo "FAIL ($(basename "$0")): $*" >&2
+	local where
+	where=$(e2e_caller)
+	[[ $where == "${0##*/}"* ]] || where="${0##*/}, $where"
+	echo "FAIL ($where): $*" >&2
 	exit 1
+}
+
+# log_json FILE [JQ-ARGS...] FILTER: FILTER (jq) applied to every line of
+# FILE, a log written with --log-format json, printing strings raw and objects
+# on one line each; lines that are not JSON (a sanitizer's report, a runtime's
+# panic) are skipped. JQ-ARGS go to jq as they are: --arg NAME VALUE makes
+# $NAME. For example
+#   log_json c.log 'select(.msg == "serving metrics") | .port'
+log_json() {
+	local file=$1
+	shift
+	local args=("${@:1:$#-1}") filter=${!#}
+	jq -Rrc "${args[@]}" "fromjson? | $filter" "$file"
+}
+
+# log_json_has FILE [JQ-ARGS...] FILTER: some line of FILE gives FILTER a value
+# other than false or null, e.g.
+#   log_json_has c.log 'select(.msg == "pods listed")'
+#   log_json_has c.log --arg f "$f" '.msg == "spool file quarantined" and .file == $f'
+# New assertions on a collector's log read it so, not by grepping logfmt text.
+log_json_has() {
+	local file=$1
+	shift
+	local args=("${@:1:$#-1}") filter=${!#}
+	[[ -f $file ]] || return 1
+	# reduce, not any/2 or first: jq 1.6's `?` catches their break and goes on
+	jq -Rn -e "${args[@]}" \
+		"reduce (inputs | fromjson? | ($filter) | select(. != null and . != false)) as \$x (false; true)" \
+		"$file" >/dev/null
 }
 
 # wait_for TIMEOUT_SECONDS CMD...: polls CMD every 0.2s until it succeeds;

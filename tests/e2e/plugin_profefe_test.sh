@@ -80,7 +80,7 @@ assert_eq "cpu heap block mutex goroutine threadcreate other trace" \
 	"$(kubectl profefe get profile-types | tr '\n' ' ' | sed 's/ $//')" "get profile-types"
 
 # The commands that take flags only: an argument is a usage error (exit 2) naming the command.
-for cmd in "get services" "get profile-types" "get profiles" merge; do
+for cmd in "get services" "get profile-types" merge; do
 	set +e
 	kubectl profefe $cmd "$svc" --profefe-hostport "$PROFEFE_URL" >/dev/null 2>"$E2E_TMP/stderr"
 	rc=$?
@@ -88,6 +88,17 @@ for cmd in "get services" "get profile-types" "get profiles" merge; do
 	assert_eq 2 "$rc" "exit status of '$cmd $svc'"
 	assert_contains "$(cat "$E2E_TMP/stderr")" "error: $cmd takes no arguments" "'$cmd $svc'"
 done
+
+# get profiles takes one ID (get profile ID, in plugin_web_test), not with --service.
+for args in "get profiles a b" "get profile a --service $svc"; do
+	set +e
+	# shellcheck disable=SC2086
+	kubectl profefe $args >/dev/null 2>"$E2E_TMP/stderr"
+	rc=$?
+	set -e
+	assert_eq 2 "$rc" "exit status of '$args'"
+done
+assert_contains "$(cat "$E2E_TMP/stderr")" "error: get profile: an ID or --service, not both" "ID and --service"
 
 # load: a captured file into another service, its type read from the profile.
 dir=$E2E_TMP/files
@@ -125,8 +136,36 @@ assert_contains "$(cat "$E2E_TMP/stderr")" "error: $E2E_TMP/notes.txt: not a ppr
 assert_eq 1 "$(wc -l <"$E2E_TMP/load")" "files loaded next to the bad one"
 assert_eq 1 "$(profefe_count "$loaded-2" threadcreate)" "the good file of the mixed load"
 
-# profefe down: a clear error naming it.
-kubectl profefe get services --profefe-hostport http://127.0.0.1:1 2>"$E2E_TMP/stderr" >/dev/null &&
-	fail "get services with no profefe exited 0"
-assert_contains "$(cat "$E2E_TMP/stderr")" "error: profefe http://127.0.0.1:1" "profefe unreachable"
+# profefe down: one line (not one per profile type) saying what to do, exit 1;
+# the address from PROFEFE_URL when no flag gives it, the flag winning over it.
+down=http://127.0.0.1:1
+todo="port-forward its Service (kubectl -n profefe port-forward svc/profefe 10100) or give its URL with --profefe-hostport or PROFEFE_URL"
+check_down() { # WHAT ENDPOINT CMD...
+	local what=$1 endpoint=$2 rc=0 line
+	shift 2
+	"$@" >/dev/null 2>"$E2E_TMP/stderr" || rc=$?
+	assert_eq 1 "$rc" "$what: exit status"
+	assert_eq 1 "$(wc -l <"$E2E_TMP/stderr")" "$what: stderr lines: $(cat "$E2E_TMP/stderr")"
+	line=$(cat "$E2E_TMP/stderr")
+	# The middle is curl's own words ("Failed to connect to 127.0.0.1 port 1 after 0 ms: ...").
+	[[ $line == "error: profefe is not reachable at $down ($endpoint: Failed to connect to 127.0.0.1 port 1 "*"): $todo" ]] ||
+		fail "$what: $line"
+	assert_eq 1 "$(grep -o "$endpoint" <<<"$line" | wc -l)" "$what: the failure told once"
+}
+check_down "get profiles --profefe-hostport" "GET /api/0/profiles" \
+	kubectl profefe get profiles --service x --profefe-hostport $down
+check_down "get profiles, PROFEFE_URL" "GET /api/0/profiles" env PROFEFE_URL=$down kubectl profefe get profiles --service x
+check_down "get services, the flag over PROFEFE_URL" "GET /api/0/services" \
+	env PROFEFE_URL="$PROFEFE_URL" kubectl profefe get services --profefe-hostport $down
+check_down "merge" "GET /api/0/profiles" kubectl profefe merge --service x --profile-type cpu --profefe-hostport $down
+check_down "get profile ID" "profile x" kubectl profefe get profile x --profefe-hostport $down
+# PROFEFE_URL alone reaches profefe; --help says so.
+PROFEFE_URL=$PROFEFE_URL kubectl profefe get services >"$E2E_TMP/services" || fail "get services with PROFEFE_URL"
+grep -qx "$svc" "$E2E_TMP/services" || fail "get services with PROFEFE_URL lacks $svc: $(cat "$E2E_TMP/services")"
+for cmd in "get services" "get profiles" merge load; do
+	# shellcheck disable=SC2086
+	assert_contains "$(kubectl profefe $cmd --help)" "(default http://localhost:10100) [PROFEFE_URL]" "$cmd --help"
+done
+assert_contains "$(kubectl profefe --help)" "--profefe-hostport, else
+\$PROFEFE_URL, else http://localhost:10100" "kubectl profefe --help"
 echo "PASS plugin_profefe_test"

@@ -16,7 +16,7 @@ e2e_extra_cleanup() {
 }
 # evicted LOG REASON: the entries LOG says were evicted for REASON, in log order.
 evicted() {
-	sed -n "s/.*msg=\"spool entry evicted\" .* entry=\([^ ]*\) reason=$2 .*/\1/p" "$1"
+	log_json "$1" --arg r "$2" 'select(.msg == "spool entry evicted" and .reason == $r) | .entry'
 }
 # check_evictions NAME REASON: NAME's evictions for REASON were logged oldest
 # first, each counted, and each is older than every entry still spooled.
@@ -35,7 +35,7 @@ check_evictions() {
 # quiet NAME POD: deletes the pod and waits until nothing is left in memory.
 quiet() {
 	"$CLUSTER" pod del "$2" --namespace "$ns" >/dev/null
-	wait_for 15 grep -q "msg=\"target removed\" pod=$ns/$2" "$E2E_TMP/$1.log"
+	wait_for 15 target_removed "$1" "$ns/$2"
 	wait_for 10 metric_is "$1" kprofefe_queue_depth 0
 }
 

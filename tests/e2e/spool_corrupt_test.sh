@@ -10,6 +10,9 @@
 # valid entry arrives. (A 5xx that profefe keeps giving for one entry is
 # tested in the unit tests: neither profefe gives one on demand.)
 # The valid entries are real: a collector wrote them while profefe was down.
+# kprofefe-spool, the operators' tool, says the same of each file: verify
+# passes the seeded spool and names each bad file with what is wrong, and its
+# cat gives a profile that go tool pprof reads.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/collector_lib.sh"
 source "$(dirname "$0")/spool_lib.sh"
@@ -34,7 +37,10 @@ assert_eq 0 "$collector_rc" "exit status of the seeding collector"
 mapfile -t entries < <(spool_entries "$spool")
 n=${#entries[@]}
 ((n >= 9)) || fail "only $n entries seeded"
-for e in "${entries[@]}"; do spool_entry_ok "$spool/$e" || fail "seeded entry $e is not complete"; done
+out=$("$KPROFEFE_SPOOL_BIN" verify "$spool" 2>&1) || fail "kprofefe-spool verify failed on the seeded spool: $out"
+assert_eq "kprofefe-spool: $n files checked, 0 bad" "$out" "kprofefe-spool verify of the seeded spool"
+"$KPROFEFE_SPOOL_BIN" cat "$spool/${entries[0]}" >"$E2E_TMP/first.pb.gz"
+pprof_top "$E2E_TMP/first.pb.gz" >/dev/null
 
 # Damage two of them.
 truncated=${entries[1]}
@@ -44,7 +50,6 @@ truncate -s $((size / 2)) "$spool/$truncated"
 size=$(stat -c %s "$spool/$flipped")
 last=$(tail -c 1 "$spool/$flipped" | od -An -t u1 | tr -d ' ')
 printf "\\$(printf '%03o' $((last ^ 1)))" | dd of="$spool/$flipped" bs=1 seek=$((size - 1)) conv=notrunc status=none
-spool_entry_ok "$spool/$flipped" 2>/dev/null && fail "flipping a payload byte kept the checksum right"
 # Files that are not ours, and a write that a crash interrupted.
 foreign=notes.txt
 echo "not a profile" >"$spool/$foreign"
@@ -63,8 +68,22 @@ unstorable=$(printf '%020d-9000000002.prof' $((10#$t0 - 1000)))
 spool_write_entry "$spool/$unstorable" "$svc" heap "$labels" $((10#$t0 - 1000)) "$E2E_TMP/junk"
 empty=$(printf '%020d-9000000003.prof' $((10#$t0 - 500)))
 spool_write_entry "$spool/$empty" "$svc" mutex "$labels" $((10#$t0 - 500)) "$E2E_ROOT/tests/data/pprof/mutex-empty.pb.gz"
-for e in "$refused" "$unstorable" "$empty"; do spool_entry_ok "$spool/$e" || fail "crafted entry $e is malformed"; done
 cp "$spool/$refused" "$spool/$unstorable" "$E2E_TMP/"
+
+# kprofefe-spool verify names every bad file, and only those, with its fault.
+rc=0
+out=$("$KPROFEFE_SPOOL_BIN" verify "$spool" 2>/dev/null) || rc=$?
+assert_eq 1 "$rc" "exit status of kprofefe-spool verify on a damaged spool"
+assert_eq "$(printf '%s\n' "$spool/$refused: unknown_type: not a profefe type" \
+	"$spool/$unstorable: bad_profile: text" "$spool/$empty: empty_profile: no samples" \
+	"$spool/$fake: corrupt: bad magic" "$spool/$truncated: corrupt: truncated" \
+	"$spool/$flipped: corrupt: checksum mismatch" "$spool/$foreign: not_entry: not a spool entry" |
+	LC_ALL=C sort)" "$(LC_ALL=C sort <<<"$out")" "the bad files kprofefe-spool verify names"
+rc=0
+"$KPROFEFE_SPOOL_BIN" cat "$spool/$flipped" >/dev/null 2>"$E2E_TMP/cat.err" || rc=$?
+assert_eq 1 "$rc" "exit status of kprofefe-spool cat on a corrupt entry"
+assert_eq "kprofefe-spool: $spool/$flipped: corrupt: checksum mismatch" "$(cat "$E2E_TMP/cat.err")" \
+	"kprofefe-spool cat's error"
 
 # What must arrive: the payloads of the intact entries.
 : >"$E2E_TMP/want"
@@ -79,18 +98,20 @@ LC_ALL=C sort -o "$E2E_TMP/want" "$E2E_TMP/want"
 spool_collector drain "$SPOOL_IDLE_NODE" "$spool" --spool-drain-rate 20
 wait_for 60 spool_empty "$spool"
 wait_for 10 metric_is drain kprofefe_spool_entries 0
-log=$(collector_log drain)
+log=$E2E_TMP/drain.log
 
 # Quarantined: exactly the bad files, each named in a log line with its reason.
 assert_eq "$(printf '%s\n' "$truncated" "$flipped" "$foreign" "$fake" | LC_ALL=C sort)" \
 	"$(ls -A "$spool/quarantine" | LC_ALL=C sort)" "files in quarantine/"
-for want in "file=$truncated reason=truncated" "file=$flipped reason=\"checksum mismatch\"" \
-	"file=$foreign reason=\"not a spool entry\"" "file=$fake reason=\"bad magic\""; do
-	grep -q "msg=\"spool file quarantined\" dir=$spool $want moved=true" <<<"$log" ||
-		fail "no quarantine log line with: $want"
+for want in "$truncated=truncated" "$flipped=checksum mismatch" "$foreign=not a spool entry" \
+	"$fake=bad magic"; do
+	log_json_has "$log" --arg dir "$spool" --arg file "${want%%=*}" --arg why "${want#*=}" \
+		'.msg == "spool file quarantined" and .dir == $dir and .file == $file and
+		 .reason == $why and .moved == "true"' || fail "no quarantine log line with: $want"
 done
 assert_eq 4 "$(metric_value drain kprofefe_spool_quarantined_total)" "kprofefe_spool_quarantined_total"
-grep -q "msg=\"spool: removed leftover temporary file\" dir=$spool file=$tmp" <<<"$log" ||
+log_json_has "$log" --arg dir "$spool" --arg file "$tmp" \
+	'.msg == "spool: removed leftover temporary file" and .dir == $dir and .file == $file' ||
 	fail "the leftover temporary file was not removed with a log line"
 
 # Rejected: the refused entries at once with profefe's error text; the empty
@@ -99,13 +120,20 @@ assert_eq "$(printf '%s\n' "$refused" "$unstorable" | LC_ALL=C sort)" \
 	"$(ls -A "$spool/rejected" | LC_ALL=C sort)" "files in rejected/"
 cmp -s "$spool/rejected/$refused" "$E2E_TMP/$refused" || fail "the refused entry changed on its way to rejected/"
 cmp -s "$spool/rejected/$unstorable" "$E2E_TMP/$unstorable" || fail "the unstorable entry changed on its way to rejected/"
-grep -q "msg=\"profefe rejected profile\" service=$svc type=bogus status=400 error=\"HTTP 400: bad request: unknown profile type\" spooled=$refused" <<<"$log" ||
-	fail "no log line with profefe's 400 for $refused: $(grep rejected <<<"$log")"
-grep -q "msg=\"profefe rejected profile\" service=$svc type=heap status=400 error=\"HTTP 400: malformed profile (could not parse pprof profile: .*)\" spooled=$unstorable" <<<"$log" ||
-	fail "no log line with profefe's 400 for $unstorable: $(grep rejected <<<"$log")"
+rejected() { # ENTRY TYPE ERROR-REGEX: the log line of profefe's 400 for ENTRY
+	log_json_has "$log" --arg svc "$svc" --arg entry "$1" --arg type "$2" --arg error "$3" \
+		'.msg == "profefe rejected profile" and .service == $svc and .type == $type and
+		 .status == "400" and .spooled == $entry and (.error | test($error))'
+}
+rejected "$refused" bogus '^HTTP 400: bad request: unknown profile type$' ||
+	fail "no log line with profefe's 400 for $refused: $(log_json "$log" 'select(.msg == "profefe rejected profile")')"
+rejected "$unstorable" heap '^HTTP 400: malformed profile \(could not parse pprof profile: .*\)$' ||
+	fail "no log line with profefe's 400 for $unstorable: $(log_json "$log" 'select(.msg == "profefe rejected profile")')"
 assert_eq 2 "$(metric_value drain kprofefe_spool_rejected_total)" "kprofefe_spool_rejected_total"
-grep -q "msg=\"profefe refused an empty profile (no samples); dropped\" service=$svc type=mutex spooled=$empty" <<<"$log" ||
-	fail "no log line dropping the empty entry $empty: $(grep -i empty <<<"$log")"
+log_json_has "$log" --arg svc "$svc" --arg entry "$empty" \
+	'.msg == "profefe refused an empty profile (no samples); dropped" and .service == $svc and
+	 .type == "mutex" and .spooled == $entry' ||
+	fail "no log line dropping the empty entry $empty: $(log_json "$log" 'select(.msg | test("empty"))')"
 assert_eq 1 "$(metric_value drain 'kprofefe_profiles_skipped_total{type="mutex",reason="empty"}')" "empty profiles skipped"
 [[ ! -e $spool/$empty && ! -e $spool/rejected/$empty ]] || fail "the empty entry is still in the spool"
 
@@ -118,4 +146,4 @@ assert_eq $((n - 1)) "$(metric_value drain kprofefe_spool_drained_total)" "kprof
 
 collector_stop drain
 assert_eq 0 "$collector_rc" "exit status of the draining collector"
-echo "PASS: $((n - 2)) valid entries arrived; 4 bad files quarantined, 1 temporary removed, 2 entries rejected, 1 empty one dropped, each logged and counted"
+echo "PASS: kprofefe-spool verify passed the seeded spool and named the 7 bad files; $((n - 2)) valid entries arrived; 4 bad files quarantined, 1 temporary removed, 2 entries rejected, 1 empty one dropped, each logged and counted"

@@ -28,7 +28,7 @@ total_is() { (($(total "$1") == $2)); }
 # stop_pod NAME COLLECTOR: deletes the pod and waits until the collector dropped it.
 stop_pod() {
 	"$CLUSTER" pod del "$1" --namespace "$ns" >/dev/null
-	wait_for 15 grep -q "msg=\"target removed\" pod=$ns/$1" "$E2E_TMP/$2.log"
+	wait_for 15 target_removed "$2" "$ns/$1"
 }
 
 "$CLUSTER" profefe stop >/dev/null
@@ -49,7 +49,8 @@ touch "$ro/probe" 2>/dev/null && fail "$ro is still writable"
 spool_pod "$ns" live "svc-$ns-live"
 spool_collector ro "$SPOOL_NODE" "$ro" --profiles "$types" --spool-drain-rate 20
 wait_for 30 metric_at_least ro 'kprofefe_spool_errors_total{op="put",errno="EROFS"}' 3
-grep -q 'msg="spool write failed; keeping profile in memory" .*error="spool put: create .*Read-only file system"' "$E2E_TMP/ro.log" ||
+log_json_has "$E2E_TMP/ro.log" '.msg == "spool write failed; keeping profile in memory" and
+	(.error | test("^spool put: create .*Read-only file system"))' ||
 	fail "no log line saying the read-only spool cannot be written"
 wait_for 10 metric_at_least ro kprofefe_queue_depth 3
 collected_before=$(metric_sum ro kprofefe_profiles_collected_total)
@@ -58,7 +59,9 @@ wait_for 10 metric_at_least ro kprofefe_profiles_collected_total $((collected_be
 "$CLUSTER" profefe start >/dev/null
 wait_for 60 metric_is ro 'kprofefe_spool_errors_total{op="remove",errno="EROFS"}' "$seeded"
 wait_for 10 metric_is ro kprofefe_spool_entries 0
-grep -q "msg=\"spool: cannot delete a finished entry; forgetting it until restart\" dir=$ro .*op=remove error=\"Read-only file system\"" "$E2E_TMP/ro.log" ||
+log_json_has "$E2E_TMP/ro.log" --arg dir "$ro" \
+	'.msg == "spool: cannot delete a finished entry; forgetting it until restart" and
+	 .dir == $dir and .op == "remove" and .error == "Read-only file system"' ||
 	fail "no log line saying uploaded entries cannot be deleted"
 stop_pod live ro
 collected=$(metric_sum ro kprofefe_profiles_collected_total)
@@ -79,11 +82,12 @@ spool_pod "$ns" fill "svc-$ns-fill"
 max_queue=4
 spool_collector full "$SPOOL_NODE" "$full" --profiles "$types" --max-queue "$max_queue"
 wait_for 30 metric_at_least full 'kprofefe_spool_errors_total{op="put",errno="ENOSPC"}' 3
-grep -q 'msg="spool write failed; keeping profile in memory" .*No space left on device' "$E2E_TMP/full.log" ||
+log_json_has "$E2E_TMP/full.log" '.msg == "spool write failed; keeping profile in memory" and
+	(.error | test("No space left on device"))' ||
 	fail "no log line saying the spool is full"
 # Memory is bounded too: beyond --max-queue the oldest goes, counted.
 wait_for 30 metric_at_least full 'kprofefe_queue_dropped_total{reason="full"}' 1
-grep -q 'msg="profile dropped unsent" .*reason=full' "$E2E_TMP/full.log" || fail "no log line for a dropped profile"
+log_json_has "$E2E_TMP/full.log" '.msg == "profile dropped unsent" and .reason == "full"' || fail "no log line for a dropped profile"
 [[ -z $(find "$full" -maxdepth 1 -name '.tmp-*') ]] || fail "failed writes left temporary files: $(ls -A "$full")"
 for f in "$full"/*.prof; do spool_entry_ok "$f" || fail "a full disk left an incomplete entry $f"; done
 

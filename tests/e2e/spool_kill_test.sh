@@ -13,9 +13,9 @@
 #     fetches, its writes and fsyncs, its upload attempts), half 0..10 ms
 #     after it logged that profefe is down, among its spool writes. Every
 #     kill must end a live process (exit status 137, never a crash).
-#  2. The spool is then read with this test's own decoder (spool_lib.sh:
-#     magic, sizes, CRC-32 computed by gzip, not by the collector): every
-#     *.prof must be complete (a torn write may only leave a .tmp- file), and
+#  2. The spool is then read with kprofefe-spool (spool_lib.sh: verify, then
+#     each entry's fields and payload): every *.prof must be a complete,
+#     intact entry (a torn write may only leave a .tmp- file), and
 #     the payload hashes of those entries are the set E that must arrive.
 #  3. Drain under kills: profefe is UP and a collector for a node without pods
 #     (it only drains) is SIGKILLed $KILLS_DRAIN times after 100..600 ms, then
@@ -55,7 +55,8 @@ random_delay() {
 	awk -v a="$1" -v b="$2" -v r="$RANDOM" 'BEGIN { printf "%.3f\n", (a + (b - a) * r / 32767) / 1000 }'
 }
 
-# lines LOG PATTERN: how many lines of LOG hold PATTERN.
+# lines LOG PATTERN: how many lines of LOG hold PATTERN (grep, not jq, on the
+# JSON log: polled every 5 ms, where jq's start-up would delay the kill).
 lines() {
 	grep -c "$2" "$1" || true
 }
@@ -98,12 +99,12 @@ kill_run() {
 for ((i = 0; i < KILLS_SPOOL; i++)); do
 	# Half the kills at any moment, half among the spool writes: when the
 	# first upload fails, what waits in memory goes to disk within a few ms.
-	if ((i % 2)); then how=(0 10 --after 'msg="profefe unavailable'); else how=(50 800); fi
+	if ((i % 2)); then how=(0 10 --after '"msg":"profefe unavailable'); else how=(50 800); fi
 	kill_run spooler "$SPOOL_NODE" "${how[@]}" --profiles "$(IFS=,; echo "${types[*]}")" \
 		--batch-interval 200ms
 done
 
-# 2. What the spool holds, by this test's own reading of the format.
+# 2. What the spool holds, as kprofefe-spool reads it.
 mapfile -t entries < <(spool_entries "$spool")
 ((${#entries[@]} >= KILLS_SPOOL / 2)) ||
 	fail "only ${#entries[@]} entries spooled over $KILLS_SPOOL runs: the kills came too early to test anything"
@@ -119,7 +120,8 @@ done
 LC_ALL=C sort -u -o "$E2E_TMP/want" "$E2E_TMP/want"
 assert_eq "${#entries[@]}" "$(wc -l <"$E2E_TMP/want")" "distinct payloads among the spooled entries"
 [[ -z $(ls -A "$spool/quarantine") ]] || fail "quarantine/ after the spool kills: $(ls -A "$spool/quarantine")"
-! grep -q 'level=error' "$E2E_TMP/spooler.log" || fail "errors logged: $(grep 'level=error' "$E2E_TMP/spooler.log" | sed -n 1,5p)"
+! log_json_has "$E2E_TMP/spooler.log" '.level == "error"' ||
+	fail "errors logged: $(log_json "$E2E_TMP/spooler.log" 'select(.level == "error")' | sed -n 1,5p)"
 
 # 3. Drain under kills, profefe up.
 "$CLUSTER" profefe start >/dev/null
@@ -135,7 +137,9 @@ assert_eq 0 "$collector_rc" "exit status of the last drainer"
 [[ -z $(ls -A "$spool/quarantine") ]] || fail "quarantine/ after the drain: $(ls -A "$spool/quarantine")"
 [[ -z $(ls -A "$spool/rejected") ]] || fail "rejected/ after the drain: $(ls -A "$spool/rejected")"
 # Kills in the middle of a write leave a .tmp- file, removed by the next start.
-torn=$(cat "$E2E_TMP/spooler.log" "$E2E_TMP/drainer.log" "$E2E_TMP/last.log" | grep -c 'msg="spool: removed leftover temporary file"' || true)
+torn=$(for log in spooler drainer last; do
+	log_json "$E2E_TMP/$log.log" 'select(.msg == "spool: removed leftover temporary file") | .file'
+done | wc -l)
 
 # 4. profefe holds exactly the spooled payloads, all parseable.
 for s in "${services[@]}"; do

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Helpers for the spool's e2e tests (source after lib.sh and collector_lib.sh):
 # pods on a node of their own, collectors started without waiting (for the
-# kill loop), metric sums, an independent reader of spool entry files (the
-# format in include/kprofefe/spool.h, checked with coreutils and gzip's CRC-32,
-# not with the collector's own code), and profefe contents by payload hash.
+# kill loop) and logging JSON, spool entry files read and written with
+# kprofefe-spool (the operators' tool over the spool's own codec), and profefe
+# contents by payload hash.
 # Sourced by itself (ctest runs every tests/e2e/*.sh) it only defines functions.
+
+KPROFEFE_SPOOL_BIN="${KPROFEFE_BUILD_DIR:?}/kprofefe-spool"
 
 # The spool tests' pods live on their own node, so a collector's
 # kprofefe_profiles_collected_total counts only this test's profiles.
@@ -21,7 +23,8 @@ spool_pod() {
 }
 
 # spool_collector_bg NAME NODE SPOOL-DIR [FLAGS...]: starts kprofefe in the
-# background without waiting, appending to $E2E_TMP/NAME.log; the pid goes to
+# background without waiting, appending its JSON log (read it with log_json and
+# log_json_has) to $E2E_TMP/NAME.log; the pid goes to
 # $E2E_TMP/NAME.pid and $collector_pid. Stopped at exit like collector_start's.
 spool_collector_bg() {
 	local name=$1 node=$2 dir=$3
@@ -29,7 +32,7 @@ spool_collector_bg() {
 	"$KPROFEFE_BIN" --node-name "$node" --kubeconfig "$KUBECONFIG" \
 		--profefe-hostport "$PROFEFE_URL" --metrics-addr 127.0.0.1:0 --spool-dir "$dir" \
 		--interval 2s --jitter 0s --cpu-seconds 1 --batch-interval 1s --upload-timeout 5s \
-		--connect-timeout 2s "$@" >>"$E2E_TMP/$name.log" 2>&1 &
+		--connect-timeout 2s --log-format json "$@" >>"$E2E_TMP/$name.log" 2>&1 &
 	collector_pid=$!
 	echo "$collector_pid" >"$E2E_TMP/$name.pid"
 	grep -qx "$name" "$E2E_TMP/.collectors" 2>/dev/null || echo "$name" >>"$E2E_TMP/.collectors"
@@ -41,44 +44,12 @@ spool_collector() {
 	local name=$1
 	: >"$E2E_TMP/$name.log"
 	spool_collector_bg "$@"
-	wait_for 30 grep -q 'msg="pods listed"' "$E2E_TMP/$name.log"
+	wait_for 30 log_json_has "$E2E_TMP/$name.log" 'select(.msg == "pods listed")'
 }
 
-# spool_metrics NAME: /metrics of NAME's current process (the last port its
-# log names: a log may hold several runs); fails when nothing answers, so a
-# dead collector never reads as zeros.
-spool_metrics() {
-	local port
-	port=$(sed -n 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' "$E2E_TMP/$1.log" | tail -1)
-	[[ -n $port ]] || fail "collector $1 did not say which port serves metrics"
-	curl -fsS --noproxy '*' "http://127.0.0.1:$port/metrics" || fail "collector $1 serves no /metrics"
-}
-
-# metric_value NAME 'series{labels}': one series (0 when absent; fails when
-# the collector does not answer). Replaces collector_lib.sh's.
-metric_value() {
-	local text
-	text=$(spool_metrics "$1") || return 1
-	awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }' <<<"$text"
-}
-
-# metric_sum NAME METRIC: the sum of every series of METRIC (0 when none).
-metric_sum() {
-	local text
-	text=$(spool_metrics "$1") || return 1
-	awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%d\n", s }' <<<"$text"
-}
-
-# metric_at_least NAME METRIC N: the sum of METRIC is N or more.
-metric_at_least() {
-	local v
-	v=$(metric_sum "$1" "$2") && ((v >= $3))
-}
-
-# metric_is NAME SERIES N: one series equals N.
-metric_is() {
-	local v
-	v=$(metric_value "$1" "$2") && [[ $v == "$3" ]]
+# target_removed NAME NS/POD: NAME's log says it dropped the pod.
+target_removed() {
+	log_json_has "$E2E_TMP/$1.log" --arg pod "$2" '.msg == "target removed" and .pod == $pod'
 }
 
 # spool_entries DIR: the entry files' names, oldest first (names sort by time).
@@ -98,92 +69,29 @@ spool_empty() {
 	[[ -z $(find "$1" -maxdepth 1 -type f \( -name '*.prof' -o -name '.tmp-*' \) -print -quit) ]]
 }
 
-# le_uint FILE OFFSET SIZE: an unsigned little-endian integer of SIZE bytes.
-le_uint() {
-	od -An -v -t "u$3" -j "$2" -N "$3" --endian=little "$1" | tr -d ' \n'
-}
-
-# spool_entry_ok FILE: true when FILE is a complete spool entry: magic,
-# version 1, sizes that add up to the file's, and the CRC-32 over the file
-# without its CRC field (computed by gzip, whose trailer holds the CRC-32 of
-# its input). Prints why not on stderr.
+# spool_entry_ok FILE: true when `kprofefe-spool verify` finds FILE a good
+# entry: its name, header and checksum, and a profile with samples in it.
+# Prints what is wrong on stderr.
 spool_entry_ok() {
-	local f=$1 size want crc got
-	size=$(stat -c %s "$f")
-	if ((size < 44)); then echo "$f: shorter than a header" >&2; return 1; fi
-	if [[ $(head -c 8 "$f") != KPFSPOOL ]]; then echo "$f: bad magic" >&2; return 1; fi
-	if [[ $(le_uint "$f" 8 4) != 1 ]]; then echo "$f: bad version" >&2; return 1; fi
-	want=$((44 + $(le_uint "$f" 32 2) + $(le_uint "$f" 34 2) + $(le_uint "$f" 36 4) + $(le_uint "$f" 24 8)))
-	if ((want != size)); then echo "$f: $size bytes, header says $want" >&2; return 1; fi
-	crc=$(le_uint "$f" 40 4)
-	got=$({ head -c 40 "$f"; tail -c +45 "$f"; } | crc32)
-	if [[ $crc != "$got" ]]; then echo "$f: checksum $got, header says $crc" >&2; return 1; fi
+	"$KPROFEFE_SPOOL_BIN" verify "$1" >&2
 }
 
-# crc32: the CRC-32 (zlib's) of stdin, in decimal: gzip's trailer holds it.
-# (Every reader in these pipelines reads to the end: an early exit would
-# SIGPIPE the writer, and pipefail would fail the test.)
-crc32() {
-	gzip -1 -c | tail -c 8 | od -An -t u4 --endian=little | awk '{ print $1 }'
-}
-
-# bytes_at FILE OFFSET COUNT: COUNT bytes of FILE from OFFSET, on stdout.
-bytes_at() {
-	dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none
-}
-
-# spool_entry_field FILE service|type|labels: one metadata string of an entry.
+# spool_entry_field FILE service|type|labels|attempts|time_ns: one field of an
+# entry's header (empty when the entry is bad).
 spool_entry_field() {
-	local f=$1 sl tl ll
-	sl=$(le_uint "$f" 32 2)
-	tl=$(le_uint "$f" 34 2)
-	ll=$(le_uint "$f" 36 4)
-	case $2 in
-	service) bytes_at "$f" 44 "$sl" ;;
-	type) bytes_at "$f" $((44 + sl)) "$tl" ;;
-	labels) bytes_at "$f" $((44 + sl + tl)) "$ll" ;;
-	esac
+	"$KPROFEFE_SPOOL_BIN" ls --json "$1" | jq -r --arg k "$2" '.[$k] // empty'
 }
 
 # spool_payload FILE: the profile bytes of an entry, on stdout.
 spool_payload() {
-	local f=$1
-	tail -c +$((45 + $(le_uint "$f" 32 2) + $(le_uint "$f" 34 2) + $(le_uint "$f" 36 4))) "$f"
+	"$KPROFEFE_SPOOL_BIN" cat "$1"
 }
 
 # spool_write_entry FILE SERVICE TYPE LABELS TIME_NS PAYLOAD-FILE: writes an
-# entry in the documented format with a correct checksum (for entries the
-# collector would never write itself: a type profefe refuses, a payload that
-# is not a profile).
+# entry with a correct checksum (for entries the collector would never write
+# itself: a type profefe refuses, a payload that is not a profile).
 spool_write_entry() {
-	local out=$1 service=$2 type=$3 labels=$4 time_ns=$5 payload=$6 plen crc
-	plen=$(stat -c %s "$payload")
-	{
-		printf 'KPFSPOOL'
-		le_bytes 1 4
-		le_bytes 0 4
-		le_bytes "$time_ns" 8
-		le_bytes "$plen" 8
-		le_bytes "${#service}" 2
-		le_bytes "${#type}" 2
-		le_bytes "${#labels}" 4
-	} >"$E2E_TMP/.hdr"
-	crc=$({ cat "$E2E_TMP/.hdr"; printf '%s%s%s' "$service" "$type" "$labels"; cat "$payload"; } | crc32)
-	{
-		cat "$E2E_TMP/.hdr"
-		le_bytes "$crc" 4
-		printf '%s%s%s' "$service" "$type" "$labels"
-		cat "$payload"
-	} >"$out"
-}
-
-# le_bytes VALUE SIZE: VALUE as SIZE little-endian bytes.
-le_bytes() {
-	local v=$1 i
-	for ((i = 0; i < $2; i++)); do
-		printf "\\$(printf '%03o' $((v & 255)))"
-		v=$((v >> 8))
-	done
+	"$KPROFEFE_SPOOL_BIN" pack --service "$2" --type "$3" --labels "$4" --time "$5" "$6" >"$1"
 }
 
 # profefe_ids SERVICE TYPE: ids of the stored profiles, one a line.
@@ -218,7 +126,7 @@ hashes() {
 
 # stopped_field LOG KEY: KEY's values on the collector's "stopped" lines.
 stopped_field() {
-	sed -n "s/.*msg=stopped.* $2=\([0-9]*\).*/\1/p" "$1"
+	log_json "$1" --arg k "$2" 'select(.msg == "stopped") | .[$k] // empty'
 }
 
 # mount_tmpfs DIR OPTIONS: a tmpfs at DIR, unmounted by spool_unmount_all

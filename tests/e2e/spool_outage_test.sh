@@ -51,7 +51,7 @@ down_at=$(date -u +%Y-%m-%dT%H:%M:%S)
 rounds=3
 want_spooled=$((rounds * pods * ${#types[@]}))
 wait_for 30 metric_at_least c kprofefe_spool_written_total "$want_spooled"
-grep -q 'msg="profefe unavailable; spooling until it answers"' "$E2E_TMP/c.log" ||
+log_json_has "$E2E_TMP/c.log" 'select(.msg == "profefe unavailable; spooling until it answers")' ||
 	fail "no log line saying profefe is unavailable"
 wait_for 5 metric_is c kprofefe_queue_depth 0
 on_disk=$(spool_count "$spool")
@@ -75,7 +75,7 @@ up_at=$(date -u +%Y-%m-%dT%H:%M:%S)
 up_ns=$(date +%s%N)
 "$CLUSTER" profefe start >/dev/null
 # Profiles collected a second after the collector noticed are fresh ones.
-wait_for 70 grep -q 'msg="profefe reachable again"' "$E2E_TMP/c.log"
+wait_for 70 log_json_has "$E2E_TMP/c.log" 'select(.msg == "profefe reachable again")'
 wait_for 30 fresh_arrived "$(date -u -d "@$(($(date +%s) + 1))" +%Y-%m-%dT%H:%M:%S)"
 left=$(metric_value c kprofefe_spool_entries)
 ((left > 0)) || fail "the spool was empty before the first fresh profile arrived: fresh ones waited for the drain"
@@ -89,7 +89,7 @@ min_s=$(((written - 1) / rate))
 # Stop collecting (deleting the pods), so the collected count is final.
 for ((i = 1; i <= pods; i++)); do "$CLUSTER" pod del "p$i" --namespace "$ns" >/dev/null; done
 for ((i = 1; i <= pods; i++)); do
-	wait_for 15 grep -q "msg=\"target removed\" pod=$ns/p$i" "$E2E_TMP/c.log"
+	wait_for 15 target_removed c "$ns/p$i"
 done
 collected=$(metric_sum c kprofefe_profiles_collected_total)
 wait_for 30 total_is "$collected"

@@ -39,7 +39,7 @@ check_spooled() {
 	assert_eq "$collected" "$entries" "$name: profiles fetched vs spooled at exit"
 	assert_eq "$collected" "$(spool_count "$E2E_TMP/$name.spool")" "$name: entries on disk"
 	for f in "$E2E_TMP/$name.spool"/*.prof; do spool_entry_ok "$f" || fail "$name: incomplete entry $f"; done
-	! grep -q 'msg="profile dropped unsent"' "$E2E_TMP/$name.log" || fail "$name dropped a profile at shutdown"
+	! log_json_has "$E2E_TMP/$name.log" 'select(.msg == "profile dropped unsent")' || fail "$name dropped a profile at shutdown"
 }
 # drain NAME SERVICE: a collector without pods delivers NAME's spool; profefe
 # then holds every spooled payload (duplicates allowed: printed).

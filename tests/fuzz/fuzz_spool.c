@@ -1,6 +1,7 @@
 /* fuzz_spool: the bytes of a spool entry file as the next process finds them: decoded
- * alone, and as the one file of a spool directory that is opened (indexed, bounded) and
- * read back. */
+ * alone, verified from outside as kprofefe-spool does (listing, header, checksum, the
+ * profile), and as the one file of a spool directory that is opened (indexed, bounded)
+ * and read back. */
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,11 +51,12 @@ static void setup_once(void)
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR); /* quarantine warnings would flood */
 }
 
+static char entry_path[sizeof(spool_path) + sizeof(ENTRY_NAME) + 1];
+
 static void write_entry(const uint8_t *data, size_t size)
 {
-	char path[sizeof(spool_path) + sizeof(ENTRY_NAME) + 1];
-	snprintf(path, sizeof(path), "%s/%s", spool_path, ENTRY_NAME);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	snprintf(entry_path, sizeof(entry_path), "%s/%s", spool_path, ENTRY_NAME);
+	int fd = open(entry_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size || close(fd) != 0)
 		abort();
 }
@@ -77,8 +79,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	setup_once();
 	write_entry(data, size);
-	spool_options opt = {0, 0, fixed_clock};
+	char **names;
+	size_t n;
 	char err[512];
+	if (spool_list(spool_path, &names, &n, err, sizeof(err)) != 0 || n != 1)
+		abort();
+	spool_list_free(names, n);
+	spool_verdict v;
+	spool_entry_free(spool_verify(entry_path, &v));
+
+	spool_options opt = {0, 0, fixed_clock};
 	spool_t *s = spool_open(spool_path, &opt, err, sizeof(err));
 	if (!s)
 		abort();

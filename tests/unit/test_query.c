@@ -309,6 +309,8 @@ static char queries[2048];  /* "type|from|to|labels\n" per GET /api/0/profiles *
 static char uploads[2048];  /* "service|type|labels|bytes\n" per POST */
 static atomic_int n_uploads;
 
+#define STORED_P1 "\x1f\x8b stored p1"
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
@@ -379,6 +381,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (!strcmp(method, "GET") && !strcmp(url, "/api/0/profiles"))
 		return profiles(c);
+	if (!strcmp(method, "GET") && !strcmp(url, "/api/0/profiles/p1"))
+		return reply(c, 200, STORED_P1); /* gzip's magic: what profefe stores */
 	if (!strcmp(method, "POST") && !strcmp(url, "/api/0/profiles")) {
 		char line[512], body[128];
 		int n = ++n_uploads;
@@ -512,6 +516,49 @@ static void test_profiles_of_every_type(void **state)
 	env_free(e);
 }
 
+/* profefe down: every type's request fails alike, and that is told once, with what to
+ * do; a failure with a response is told as it is. */
+static void test_profiles_unreachable_told_once(void **state)
+{
+	env *e = env_new();
+	char err[128];
+	profefe_client *down = profefe_client_new(e->loop, "http://127.0.0.1:1", NULL, err,
+						  sizeof(err));
+	query_profiles_options o = {.service = "web"};
+	const char *head = "error: profefe is not reachable at http://127.0.0.1:1 (GET "
+			   "/api/0/profiles: ";
+	const char *tail = "): port-forward its Service (kubectl -n profefe port-forward "
+			   "svc/profefe 10100) or give its URL with --profefe-hostport or "
+			   "PROFEFE_URL\n";
+
+	(void)state;
+	assert_int_equal(profefe_client_failure(down), HTTP_FAIL_NONE);
+	query_profiles(e->loop, down, &o, on_profiles, e);
+	drive(e);
+	assert_non_null(e->error);
+	assert_null(strchr(e->error, ';'));
+	assert_int_equal(profefe_client_failure(down), HTTP_FAIL_CONNECT);
+	query_print_profefe_error(e->err_f, down, e->error);
+	fflush(e->err_f);
+	assert_int_equal(strncmp(e->err, head, strlen(head)), 0);
+	assert_true(e->err_len > strlen(tail));
+	assert_string_equal(e->err + e->err_len - strlen(tail), tail);
+	assert_ptr_equal(strchr(e->err, '\n'), e->err + e->err_len - 1); /* one line */
+	char *other = NULL;
+	size_t other_len = 0;
+	FILE *f = open_memstream(&other, &other_len);
+	assert_non_null(f);
+	query_print_profefe_error(f, e->c, "GET /api/0/profiles: HTTP 500: store is down");
+	assert_int_equal(fclose(f), 0);
+	char *want = xasprintf("error: profefe %s: GET /api/0/profiles: HTTP 500: store is down\n",
+			       fake_url);
+	assert_string_equal(other, want);
+	free(want);
+	free(other);
+	profefe_client_free(down);
+	env_free(e);
+}
+
 /* Labels are matched here: profefe is asked without them (its index misses profiles
  * that arrived out of time order), and the limit counts matching profiles only. */
 static void test_profiles_by_label(void **state)
@@ -614,6 +661,62 @@ static void test_load_nothing_loadable(void **state)
 	env_free(e);
 }
 
+static void on_written(int status, size_t n, const char *path, void *arg)
+{
+	env *e = arg;
+
+	e->done = 1;
+	e->failures = status;
+	assert_int_equal(n, 1);
+	free(e->error);
+	e->error = path ? xstrdup(path) : NULL; /* the path, here */
+}
+
+/* get profile ID: the stored bytes into profile-<id>.pb.gz (never replacing one), or
+ * -o; an unknown id is profefe's 404, said with the id. */
+static void test_get_profile(void **state)
+{
+	char dir[] = "/tmp/test_query.XXXXXX";
+	env *e = env_new();
+	query_merge_options o = {.out = e->out_f, .err = e->err_f};
+	char buf[64] = "";
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	o.dir = dir;
+	for (int i = 0; i < 2; i++) {
+		e->done = 0;
+		query_get_profile(e->loop, e->c, "p1", &o, on_written, e);
+		drive(e);
+		assert_int_equal(e->failures, 0);
+		char *want = i ? xasprintf("%s/profile-p1-1.pb.gz", dir)
+			       : xasprintf("%s/profile-p1.pb.gz", dir);
+		assert_string_equal(e->error, want);
+		assert_non_null(f = fopen(want, "rb"));
+		assert_int_equal(fread(buf, 1, sizeof(buf) - 1, f), strlen(STORED_P1));
+		fclose(f);
+		assert_string_equal(buf, STORED_P1);
+		free(want);
+	}
+	for (int i = 0; i < 2; i++) {
+		char *p = i ? xasprintf("%s/profile-p1-1.pb.gz", dir)
+			    : xasprintf("%s/profile-p1.pb.gz", dir);
+		assert_int_equal(unlink(p), 0);
+		free(p);
+	}
+	e->done = 0;
+	query_get_profile(e->loop, e->c, "nope", &o, on_written, e);
+	drive(e);
+	assert_int_equal(e->failures, 1);
+	assert_null(e->error);
+	char *want = xasprintf("error: profefe %s: profile nope: HTTP 404: ", fake_url);
+	assert_non_null(strstr(e->err, want));
+	free(want);
+	assert_int_equal(rmdir(dir), 0);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +733,8 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_profiles_of_every_type),
 		cmocka_unit_test(test_profiles_of_one_type),
+		cmocka_unit_test(test_profiles_unreachable_told_once),
+		cmocka_unit_test(test_get_profile),
 		cmocka_unit_test(test_load_uploads),
 		cmocka_unit_test(test_load_nothing_loadable),
 	};

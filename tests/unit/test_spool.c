@@ -1,4 +1,5 @@
-/* Tests of the spool: durability, ordering, quarantine, bounds, and disk errors. */
+/* Tests of the spool: durability, ordering, quarantine, bounds, disk errors, and reading
+ * a spool from outside (kprofefe-spool). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,12 +21,15 @@
 #include "kprofefe/metrics.h"
 #include "kprofefe/spool.h"
 
+#include "test_data.h"
+
 #define SEC 1000000000ll
 #define T0 (1700000000ll * SEC)
 
 static int64_t fake_now = T0;
 /* spool_entry fields are char * (entries from peek are owned); these stand in for literals */
 static char s_svc[] = "svc", s_big[] = "big", s_heap[] = "heap", s_cpu[] = "cpu", s_none[] = "";
+static char s_trace[] = "trace", s_allocs[] = "allocs", s_other[] = "other";
 static char s_labels[] = "namespace=default,pod=p%2C1";
 static int64_t fake_clock(void)
 {
@@ -655,6 +659,270 @@ static void test_unreadable_entries_after_restart(void **state)
 	spool_close(s);
 }
 
+/* ---- looking in from outside: spool_list, spool_read, spool_verify, spool_encode ---- */
+
+static void write_bytes(const char *path, const unsigned char *p, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(p, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	static unsigned char buf[1 << 16];
+	*len = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	return buf;
+}
+
+/* Writes an entry of the test profile name (tests/data/pprof) as the file entry_name. */
+static void write_profile_entry(const struct fixture *f, const char *entry_name, char *type,
+				const char *profile)
+{
+	test_file t = test_data_load(profile);
+	spool_entry e = {NULL, s_svc, type, s_labels, T0, 1, t.data, t.len};
+	unsigned char *bytes;
+	size_t len;
+	char err[256] = "", path[256];
+	assert_int_equal(spool_encode(&e, &bytes, &len, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/%s", f->spool, entry_name);
+	write_bytes(path, bytes, len);
+	free(bytes);
+	free(t.data);
+}
+
+#define NAME_A "01700000000000000000-0000000001.prof"
+#define NAME_B "01700000001000000000-0000000002.prof"
+
+static void test_check_names(void **state)
+{
+	(void)state;
+	for (int c = 0; c < SPOOL_CHECK_COUNT; c++)
+		assert_string_not_equal(spool_check_name((enum spool_check)c), "unknown");
+	assert_string_equal(spool_check_name(SPOOL_CHECK_CORRUPT), "corrupt");
+	assert_string_equal(spool_check_name(SPOOL_CHECK_COUNT), "unknown");
+}
+
+/* Sorted oldest first, files only (no subdirectory, no temporary file), foreign files
+ * included; quarantine/ lists too; a missing directory is named in the error. */
+static void test_list(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0 - 1 * SEC, "new", 'n', 10);
+	put(s, T0 - 2 * SEC, "old", 'o', 10);
+	spool_close(s);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/.tmp-x.prof", f->spool);
+	write_bytes(path, (const unsigned char *)"x", 1);
+	snprintf(path, sizeof(path), "%s/notes.txt", f->spool);
+	write_bytes(path, (const unsigned char *)"x", 1);
+	snprintf(path, sizeof(path), "%s/quarantine/junk", f->spool);
+	write_bytes(path, (const unsigned char *)"x", 1);
+
+	char **names;
+	size_t n;
+	char err[256] = "";
+	assert_int_equal(spool_list(f->spool, &names, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(names[0] + 21, "0000000001.prof"); /* "old": put second, older */
+	assert_true(strcmp(names[0], names[1]) < 0);
+	assert_true(spool_is_entry_name(names[0]) && spool_is_entry_name(names[1]));
+	assert_string_equal(names[2], "notes.txt");
+	assert_false(spool_is_entry_name(names[2]));
+	snprintf(path, sizeof(path), "%s/%s", f->spool, names[0]);
+	spool_verdict v;
+	spool_entry *e = spool_read(path, &v);
+	assert_int_equal(v.check, SPOOL_CHECK_OK);
+	assert_string_equal(e->service, "old");
+	spool_entry_free(e);
+	spool_list_free(names, n);
+
+	snprintf(path, sizeof(path), "%s/quarantine", f->spool);
+	assert_int_equal(spool_list(path, &names, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "junk");
+	spool_list_free(names, n);
+
+	snprintf(path, sizeof(path), "%s/nothere", f->spool);
+	assert_int_equal(spool_list(path, &names, &n, err, sizeof(err)), ENOENT);
+	assert_null(names);
+	assert_non_null(strstr(err, path));
+}
+
+/* spool_read gives what spool_put wrote, and says what is wrong with a bad file; none of
+ * it moves or changes a file (a spool_open would quarantine these). */
+static void test_read(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0 - 2 * SEC, "a", 'a', 300);
+	put(s, T0 - 1 * SEC, "b", 'b', 300);
+	spool_close(s);
+	char **names;
+	size_t n;
+	char err[256] = "", good[256], flipped[256], path[256];
+	assert_int_equal(spool_list(f->spool, &names, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	snprintf(good, sizeof(good), "%s/%s", f->spool, names[0]);
+	snprintf(flipped, sizeof(flipped), "%s/%s", f->spool, names[1]);
+	spool_list_free(names, n);
+
+	spool_verdict v;
+	spool_entry *e = spool_read(good, &v);
+	assert_non_null(e);
+	assert_int_equal(v.check, SPOOL_CHECK_OK);
+	assert_string_equal(e->service, "a");
+	assert_string_equal(e->type, "heap");
+	assert_string_equal(e->labels, s_labels);
+	assert_int_equal(e->time_ns, T0 - 2 * SEC);
+	assert_int_equal(e->attempts, 2);
+	assert_int_equal(e->len, 300);
+	assert_int_equal(e->data[299], 'a');
+	spool_entry_free(e);
+
+	size_t len;
+	unsigned char *p = read_bytes(flipped, &len);
+	p[len - 1] ^= 1;
+	write_bytes(flipped, p, len);
+	assert_null(spool_read(flipped, &v));
+	assert_int_equal(v.check, SPOOL_CHECK_CORRUPT);
+	assert_string_equal(v.why, "checksum mismatch");
+	assert_int_equal(truncate(good, 30), 0);
+	assert_null(spool_read(good, &v));
+	assert_int_equal(v.check, SPOOL_CHECK_CORRUPT);
+	assert_string_equal(v.why, "truncated");
+
+	snprintf(path, sizeof(path), "%s/" NAME_A, f->spool);
+	assert_null(spool_read(path, &v));
+	assert_int_equal(v.check, SPOOL_CHECK_UNREADABLE);
+	assert_int_equal(v.err, ENOENT);
+	assert_int_equal(symlink(flipped, path), 0);
+	assert_null(spool_read(path, &v));
+	assert_int_equal(v.check, SPOOL_CHECK_UNREADABLE);
+	assert_int_equal(v.err, ELOOP);
+
+	assert_int_equal(count_files(f->spool), 2); /* the two entries, where they were */
+	snprintf(path, sizeof(path), "%s/quarantine", f->spool);
+	assert_int_equal(count_files(path), 0);
+}
+
+/* The profile check: real profiles pass; an empty one, text, a gzip whose trailer CRC is
+ * wrong and a profile filed as a trace do not; a trace passes as a trace only. */
+static void test_verify_profiles(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0); /* makes the directory */
+	spool_close(s);
+	static const struct {
+		const char *profile;
+		char *type;
+		enum spool_check want;
+		const char *why;
+	} cases[] = {
+		{"heap.pb.gz", s_heap, SPOOL_CHECK_OK, NULL},
+		{"cpu.pb.gz", s_cpu, SPOOL_CHECK_OK, NULL},
+		{"heap.pb", s_heap, SPOOL_CHECK_OK, NULL}, /* uncompressed: the replay sends it */
+		{"mutex-empty.pb.gz", s_heap, SPOOL_CHECK_EMPTY_PROFILE, "no samples"},
+		{"goroutine-debug1.txt", s_heap, SPOOL_CHECK_BAD_PROFILE, "text"},
+		{"heap.pb.gz", s_trace, SPOOL_CHECK_BAD_PROFILE, "not_trace"},
+		{"trace.out", s_trace, SPOOL_CHECK_OK, NULL},
+		{"trace.out", s_cpu, SPOOL_CHECK_BAD_PROFILE, "unexpected_trace"},
+		{"heap.pb.gz", s_allocs, SPOOL_CHECK_UNKNOWN_TYPE, "not a profefe type"},
+		{"heap.pb.gz", s_other, SPOOL_CHECK_OK, NULL}, /* allocs, as profefe has it */
+	};
+	char path[256];
+	snprintf(path, sizeof(path), "%s/" NAME_A, f->spool);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_profile_entry(f, NAME_A, cases[i].type, cases[i].profile);
+		spool_verdict v;
+		spool_entry *e = spool_verify(path, &v);
+		assert_non_null(e);
+		if (v.check != cases[i].want)
+			fail_msg("%s as %s: %s, want %s", cases[i].profile, cases[i].type,
+				 spool_check_name(v.check), spool_check_name(cases[i].want));
+		if (cases[i].why)
+			assert_string_equal(v.why, cases[i].why);
+		else
+			assert_null(v.why);
+		spool_entry_free(e);
+	}
+
+	/* gzip's trailer: its CRC-32 of the inflated bytes, inside an intact entry */
+	test_file t = test_data_load("heap.pb.gz");
+	t.data[t.len - 8] ^= 0xff;
+	spool_entry bad = {NULL, s_svc, s_heap, s_none, T0, 0, t.data, t.len};
+	unsigned char *bytes;
+	size_t len;
+	char err[256];
+	assert_int_equal(spool_encode(&bad, &bytes, &len, err, sizeof(err)), 0);
+	write_bytes(path, bytes, len);
+	free(bytes);
+	free(t.data);
+	spool_verdict v;
+	spool_entry_free(spool_verify(path, &v));
+	assert_int_equal(v.check, SPOOL_CHECK_BAD_PROFILE);
+	assert_string_equal(v.why, "corrupt_gzip");
+
+	/* a good entry under another name: what spool_open quarantines; cat reads it still */
+	char other[256];
+	snprintf(other, sizeof(other), "%s/copy.prof", f->spool);
+	assert_int_equal(rename(path, other), 0);
+	assert_null(spool_verify(other, &v));
+	assert_int_equal(v.check, SPOOL_CHECK_NOT_ENTRY);
+	spool_entry *e = spool_read(other, &v);
+	assert_non_null(e);
+	assert_string_equal(e->name, "copy.prof");
+	spool_entry_free(e);
+}
+
+/* spool_encode writes the bytes spool_put writes, and refuses what put refuses. */
+static void test_encode_matches_put(void **state)
+{
+	struct fixture *f = *state;
+	spool_t *s = open_spool(f, 0, 0);
+	put(s, T0 - 1 * SEC, "same", 's', 1000);
+	spool_close(s);
+	char path[256];
+	snprintf(path, sizeof(path), "%s", only_entry_path(f));
+	size_t on_disk_len;
+	unsigned char *on_disk = read_bytes(path, &on_disk_len);
+
+	unsigned char data[1000];
+	memset(data, 's', sizeof(data));
+	char svc[] = "same";
+	spool_entry e = {NULL, svc, s_heap, s_labels, T0 - 1 * SEC, 2, data, sizeof(data)};
+	unsigned char *bytes;
+	size_t len;
+	char err[256] = "";
+	assert_int_equal(spool_encode(&e, &bytes, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, on_disk_len);
+	assert_memory_equal(bytes, on_disk, len);
+	const char *why = NULL;
+	spool_entry *d = spool_decode(NAME_B, bytes, len, &why);
+	assert_non_null(d);
+	assert_string_equal(d->service, "same");
+	spool_entry_free(d);
+	free(bytes);
+
+	e.time_ns = -1;
+	assert_int_equal(spool_encode(&e, &bytes, &len, err, sizeof(err)), EINVAL);
+	assert_null(bytes);
+	assert_non_null(strstr(err, "before 1970"));
+	e.time_ns = T0;
+	char *long_type = malloc(5000);
+	memset(long_type, 't', 4999);
+	long_type[4999] = '\0';
+	e.type = long_type;
+	assert_int_equal(spool_encode(&e, &bytes, &len, err, sizeof(err)), EINVAL);
+	assert_non_null(strstr(err, "too long"));
+	free(long_type);
+}
+
 int main(void)
 {
 	log_setup(stderr, LOG_LOGFMT, LOG_ERROR);
@@ -676,6 +944,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreadable_dir_quarantined_after_tries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_symlink_quarantined_after_tries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_entries_after_restart, setup, teardown),
+		cmocka_unit_test(test_check_names),
+		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_profiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encode_matches_put, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
