@@ -58,12 +58,11 @@ if grep -E 'seconds=|/(allocs|block|mutex)\?' <<<"$requests"; then
 fi
 
 # No connection held: every delta fetch took well under the 3s a ?seconds= one would.
-slow=$(jq -r --arg pod "$ns/gdp" 'select(.msg == "profile fetched" and .pod == $pod and
-	(.type == "allocs" or .type == "block" or .type == "mutex") and (.seconds | tonumber) >= 1.5) | "\(.type) \(.seconds)"' \
-	"$E2E_TMP/c.log")
+slow=$(log_json "$E2E_TMP/c.log" --arg pod "$ns/gdp" 'select(.msg == "profile fetched" and .pod == $pod and
+	(.type == "allocs" or .type == "block" or .type == "mutex") and (.seconds | tonumber) >= 1.5) | "\(.type) \(.seconds)"')
 [[ -z $slow ]] || fail "godeltaprof fetches held their connection: $slow"
-fetched=$(jq -r --arg pod "$ns/gdp" 'select(.msg == "profile fetched" and .pod == $pod and .type == "mutex") | .seconds' \
-	"$E2E_TMP/c.log" | wc -l)
+fetched=$(log_json "$E2E_TMP/c.log" --arg pod "$ns/gdp" 'select(.msg == "profile fetched" and .pod == $pod and .type == "mutex") | .seconds' |
+	wc -l)
 ((fetched >= 3)) || fail "only $fetched mutex fetches logged"
 
 # Stored as deltas over the time since the previous scrape (the interval; the
@@ -95,7 +94,7 @@ assert_eq 0 "$(series kprofefe_delta_ignored_total)" "deltas taken for a server 
 assert_eq 0 "$(series kprofefe_profiles_skipped_total 'type="heap"' 'reason="first"')" "heap answers skipped as the first"
 
 # The bad value: one line naming the pod, the annotation and the value.
-said=$(jq -r --arg pod "$ns/bad" 'select(.msg == "pod skipped: invalid annotation" and .pod == $pod) | .error' "$E2E_TMP/c.log")
+said=$(log_json "$E2E_TMP/c.log" --arg pod "$ns/bad" 'select(.msg == "pod skipped: invalid annotation" and .pod == $pod) | .error')
 assert_eq 1 "$(grep -c '' <<<"$said")" "log lines about $ns/bad"
 assert_contains "$said" 'annotation profefe.com/delta="GoDeltaProf": not "true", "false" or "godeltaprof"' "the bad value's line"
 assert_eq 0 "$(profefe_count "bad-$ns" heap)" "profiles of the pod with the bad annotation"
