@@ -541,7 +541,10 @@ start_pod_process() {
 	GOMAXPROCS=${KPROFEFE_TARGET_GOMAXPROCS:-1} setsid nohup ip netns exec "$netns" \
 		"$(bin "$server")" --addr ":$port" --path "$path" "$@" ${KPROFEFE_TARGET_ARGS:-} >>"$log" 2>&1 </dev/null &
 	deadline=$((SECONDS + 10))
-	until curl -fsS --noproxy '*' -o /dev/null -m 1 "http://$ip:$port/healthz" 2>/dev/null; do
+	# An https-only target (--tls-cert) answers the plain probe with 400: ask it
+	# over https, unverified: this only waits for the process to listen.
+	until curl -fsS --noproxy '*' -o /dev/null -m 1 "http://$ip:$port/healthz" 2>/dev/null ||
+		curl -fsSk --noproxy '*' -o /dev/null -m 1 "https://$ip:$port/healthz" 2>/dev/null; do
 		((SECONDS < deadline)) || step_fail "start $server in $netns" "$log"
 		sleep 0.05
 	done
@@ -762,6 +765,7 @@ env_cmd() {
 		export KPROFEFE_AUTHPROXY=$(bin authproxy)
 		export KPROFEFE_KREW=$(bin krew)
 		export KPROFEFE_HELM=$(bin helm)
+		export KPROFEFE_MONITORING_CRDS=$(kpf_monitoring_crds_path)
 		export NO_PROXY=127.0.0.1,localhost,10.244.0.0/16\${NO_PROXY:+,\$NO_PROXY}
 		export no_proxy=127.0.0.1,localhost,10.244.0.0/16\${no_proxy:+,\$no_proxy}
 	EOF

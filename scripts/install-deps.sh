@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libcurl4-openssl-dev libyajl-dev libev-dev zlib1g-dev libmicrohttpd-dev libcmocka-dev
   iproute2 procps util-linux psmisc jq
   clang libclang-rt-dev valgrind                 # libFuzzer harnesses, memcheck of the unit tests
+  prometheus                                     # promtool (the alerts' unit tests), a real Prometheus (e2e)
 )
 
 missing=()

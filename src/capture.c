@@ -21,7 +21,7 @@
 /* One profile of one pod. */
 struct item {
 	capture_run *run;
-	const pod_target *target;
+	pod_target *target;   /* its token is read again when it changes */
 	enum pprof_type type;
 	fetch *fetch;
 	profefe_request *upload;
@@ -145,6 +145,25 @@ static void strip_pod_prefix(const kube_pod *pod, char *why)
 	free(prefix);
 }
 
+/* The command line's --port, --path and --scheme over the pod's annotations. */
+static int apply_overrides(pod_target *t, const capture_options *opt, char *why, size_t whylen)
+{
+	char *path = NULL;
+	if (opt->path && pod_path_check(opt->path, &path, why, whylen) != 0)
+		return -1;
+	if (path) {
+		free(t->path);
+		t->path = path;
+	}
+	if (opt->port > 0)
+		t->port = opt->port;
+	if (opt->scheme)
+		pod_tls_set_scheme(&t->tls, strcmp(opt->scheme, "https") == 0, opt->pod_tls);
+	free(t->base_url);
+	t->base_url = pod_tls_base_url(&t->tls, t->ip, t->port, t->path);
+	return 0;
+}
+
 enum capture_choice capture_choose(const kube_pod *pod, const capture_options *opt, int named,
 				   pod_target **out, char *why, size_t whylen)
 {
@@ -152,9 +171,9 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 	pod_defaults d;
 
 	*out = NULL;
-	if (enable == NULL)
+	if (enable == NULL && !named)
 		return refuse(named, why, whylen, "not annotated %s: \"true\"", POD_ANN_ENABLE);
-	if (strcmp(enable, "true") != 0)
+	if (enable && strcmp(enable, "true") != 0)
 		return refuse(named, why, whylen, "annotation %s is \"%.100s\", not \"true\"",
 			      POD_ANN_ENABLE, enable);
 	if (pod->deleting)
@@ -163,7 +182,15 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 		return refuse(named, why, whylen, "not Running (phase %s)",
 			      *pod->phase ? pod->phase : "unknown");
 
+	/* The proxy's Authorization is the kubeconfig's, for the API server. */
+	const char *creds = kube_pod_annotation(pod, POD_ANN_CREDENTIALS);
+	if (creds && !opt->direct)
+		return refuse(1, why, whylen, "annotation %s=\"%.100s\": the API server's pod proxy "
+			      "cannot carry a pod's credentials (use --direct with "
+			      "--pod-credentials-dir)", POD_ANN_CREDENTIALS, creds);
 	pod_defaults_init(&d);
+	d.named = named;
+	d.tls = opt->pod_tls;
 	d.delta = PPROF_DELTA_OFF; /* a capture is looked at alone: totals since the start */
 	if (opt->default_port > 0)
 		d.port = opt->default_port;
@@ -180,6 +207,11 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 		if (strcmp(why, "no_pod_ip") == 0)
 			return refuse(named, why, whylen, "Running but without a pod IP yet");
 		return refuse(1, why, whylen, "pod IP \"%.60s\" is not an IP address", pod->pod_ip);
+	}
+	if (apply_overrides(*out, opt, why, whylen) != 0) {
+		pod_target_free(*out);
+		*out = NULL;
+		return CAPTURE_FAIL;
 	}
 	if (opt->types)
 		(*out)->types = opt->types;
@@ -605,10 +637,15 @@ static void item_start(struct item *it)
 	fo.margin_ms = timeout;
 	fo.plain_timeout_ms = timeout;
 	if (run->opt.direct) {
+		pod_tls_request tr;
+		pod_tls_request_for(&it->target->tls, it->target->key, t->ip, t->port, &tr);
+		fo.tls = t->tls.https ? &tr.tls : NULL;
+		fo.headers = tr.headers[0] ? tr.headers : NULL;
 		it->fetch = fetch_start(run->loop, t->base_url, it->type, &fo, on_fetched, it);
 		return;
 	}
-	char *path = kube_pod_proxy_path(t->ns, t->name, t->port, *t->path ? t->path : "/");
+	char *path = kube_pod_proxy_path(t->ns, t->tls.https ? "https" : NULL, t->name, t->port,
+					 *t->path ? t->path : "/");
 	char *url = NULL;
 	const http_tls *tls;
 	const char *const *headers;

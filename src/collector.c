@@ -25,6 +25,7 @@ typedef struct job {
 	int is_long;           /* answered after its seconds (job_is_long), set when queued */
 	ev_timer retry;        /* a busy CPU profiler: the one retry of the round */
 	int retried;           /* this round's retry was made */
+	size_t reserve;        /* taken from the budget while in flight (job_reserve) */
 } job;
 
 /* A pod being scraped, or one whose annotations are invalid (kept to log it once). */
@@ -78,6 +79,11 @@ struct collector {
  * when its profile is small. Measured with massif at 750 transfers: about 10 KiB of
  * curl's and 1 KiB of ours each (scripts/bench.sh, issue 10's note). */
 #define FETCH_RESERVE_BYTES ((size_t)12 << 10)
+/* An https fetch holds more: pod_tls_extra_reserve. */
+static size_t job_reserve(const job *j)
+{
+	return FETCH_RESERVE_BYTES + pod_tls_extra_reserve(&j->owner->pod->tls);
+}
 /* How often fetches waiting for the budget try again. */
 #define BUDGET_RETRY_S 0.05
 
@@ -133,7 +139,7 @@ static void job_left_flight(collector_t *c, const job *j)
 	c->in_flight--;
 	if (!j->is_long)
 		c->in_flight_short--;
-	budget_give(c->opt->budget, FETCH_RESERVE_BYTES);
+	budget_give(c->opt->budget, j->reserve);
 }
 
 const collector_io collector_io_default = {
@@ -328,6 +334,11 @@ static void start_job(collector_t *c, job *j)
 		.max_inflated_bytes = o->max_inflated_bytes,
 		.budget = o->budget,
 	};
+	pod_tls_request tr;
+	pod_target *pt = j->owner->pod;
+	pod_tls_request_for(&pt->tls, pt->key, pt->ip, pt->port, &tr);
+	fo.tls = pt->tls.https ? &tr.tls : NULL;
+	fo.headers = tr.headers[0] ? tr.headers : NULL;
 	c->in_flight++;
 	if (!j->is_long)
 		c->in_flight_short++;
@@ -342,7 +353,7 @@ static void start_waiting_jobs(collector_t *c)
 {
 	job *j;
 	while (c->in_flight < c->opt->max_concurrency && (j = next_waiting(c)) != NULL) {
-		if (budget_take_leaving(c->opt->budget, FETCH_RESERVE_BYTES,
+		if (budget_take_leaving(c->opt->budget, job_reserve(j),
 					budget_limit(c->opt->budget) / 4) != 0) {
 			if (!ev_is_active(&c->budget_timer)) {
 				metrics_add(METRIC_FETCH_BUDGET_WAITS_TOTAL, 1, NULL);
@@ -350,6 +361,7 @@ static void start_waiting_jobs(collector_t *c)
 			}
 			return;
 		}
+		j->reserve = job_reserve(j);
 		list_remove(&j->wait);
 		start_job(c, j);
 	}
@@ -525,6 +537,7 @@ static void note_target(collector_t *c, pod_target *pt)
 	free(list);
 	log_event(LOG_INFO, "target added", "pod", pt->key, "url", pt->base_url, "service",
 		  pt->service, "profiles", types, NULL);
+	pod_tls_note_target(&pt->tls, pt->key);
 	schedule_target(c, t);
 }
 

@@ -24,6 +24,7 @@ struct settings {
 	const char *profefe_url, *profefe_ca, *profefe_token, *profefe_header;
 	const char *profiles, *default_path, *metrics_addr, *log_format, *log_level;
 	const char *spool_dir;
+	const char *pod_ca, *pod_credentials_dir;
 	double interval, jitter, connect_timeout, fetch_timeout, cpu_margin;
 	double batch_interval, shutdown_grace, spool_max_age, request_timeout, once_deadline;
 	long cpu_seconds, default_port, max_concurrency, max_snapshot_fetches, batch_size,
@@ -32,7 +33,7 @@ struct settings {
 	double spool_drain_rate;
 	size_t max_profile_bytes, max_inflated_bytes, memory_budget, spool_max_bytes;
 	const char *delta;
-	int once, version;
+	int once, version, pod_insecure;
 };
 
 static struct settings s;
@@ -88,6 +89,16 @@ static const flag_spec specs[] = {
 	 "bearer token sent to profefe (an authenticating proxy)"},
 	{"profefe-header", 0, "KPROFEFE_PROFEFE_HEADER", FLAG_STRING, &s.profefe_header, "",
 	 "one extra \"Name: value\" header sent to profefe"},
+	{"pod-ca", 0, "KPROFEFE_POD_CA", FLAG_STRING, &s.pod_ca, "",
+	 "CA bundle (PEM) the certificates of https pods (profefe.com/scheme) are verified "
+	 "against (\"\": the system store)"},
+	{"pod-insecure-skip-verify", 0, "KPROFEFE_POD_INSECURE_SKIP_VERIFY", FLAG_BOOL,
+	 &s.pod_insecure, "false",
+	 "do not verify https pods' certificates (logged per pod, counted)"},
+	{"pod-credentials-dir", 0, "KPROFEFE_POD_CREDENTIALS_DIR", FLAG_STRING,
+	 &s.pod_credentials_dir, "",
+	 "directory of credential sets for profefe.com/credentials: NAME/token, "
+	 "NAME/tls.crt and NAME/tls.key (mounted Secrets)"},
 	{"upload-timeout", 0, "KPROFEFE_UPLOAD_TIMEOUT", FLAG_DURATION, &s.request_timeout,
 	 "30s", "total timeout of one upload to profefe"},
 	{"batch-interval", 0, "KPROFEFE_BATCH_INTERVAL", FLAG_DURATION, &s.batch_interval,
@@ -138,6 +149,7 @@ struct app {
 	collector_t *collector;
 	metrics_server *metrics;
 	collector_options copt;
+	pod_tls_options pod_tls;
 	budget_t *budget;
 	ev_signal sigterm, sigint;
 	ev_timer once_deadline;
@@ -233,6 +245,12 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "--delta: \"%s\" is not true, false or godeltaprof", s.delta);
 		return -1;
 	}
+	app->pod_tls.ca_file = *s.pod_ca ? s.pod_ca : NULL;
+	app->pod_tls.insecure = s.pod_insecure;
+	app->pod_tls.credentials_dir = *s.pod_credentials_dir ? s.pod_credentials_dir : NULL;
+	o->defaults.tls = &app->pod_tls;
+	if (pod_tls_options_check(&app->pod_tls, err, errlen) != 0)
+		return -1;
 	/* A CPU profile must end before the pod's next scrape starts. */
 	int fit = (int)(s.interval - s.cpu_margin);
 	if (fit < o->defaults.max_cpu_seconds)

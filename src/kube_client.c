@@ -139,11 +139,12 @@ int kube_client_transport(kube_client *kc, const char *path, char **url, const h
 	return 0;
 }
 
-char *kube_pod_proxy_path(const char *ns, const char *pod, int port, const char *path_and_query)
+char *kube_pod_proxy_path(const char *ns, const char *scheme, const char *pod, int port,
+			  const char *path_and_query)
 {
 	char *ens = http_escape(ns), *epod = http_escape(pod);
-	char *s = xasprintf("/api/v1/namespaces/%s/pods/%s:%d/proxy%s", ens, epod, port,
-			    path_and_query);
+	char *s = xasprintf("/api/v1/namespaces/%s/pods/%s%s%s:%d/proxy%s", ens,
+			    scheme ? scheme : "", scheme ? ":" : "", epod, port, path_and_query);
 
 	free(ens);
 	free(epod);

@@ -167,8 +167,9 @@ static int serve_web(const char *const *files, size_t n, int status)
 
 static struct {
 	const char *kubeconfig, *context, *ns, *selector, *profiles, *output_dir, *profefe;
-	int all_namespaces, direct, delta;
-	long cpu_seconds;
+	const char *path, *scheme, *pod_ca, *pod_credentials_dir;
+	int all_namespaces, direct, delta, pod_insecure;
+	long cpu_seconds, port;
 	double timeout;
 } cap;
 
@@ -194,6 +195,21 @@ static const flag_spec capture_specs[] = {
 	{"direct", 0, NULL, FLAG_BOOL, &cap.direct, NULL,
 	 "fetch from the pod IPs (inside the cluster network) instead of through the API "
 	 "server's pod proxy"},
+	{"port", 0, NULL, FLAG_INT, &cap.port, NULL,
+	 "pprof port (default: the pod's profefe.com/port, else 6060); a pod named without "
+	 "profefe.com/enable is captured too"},
+	{"path", 0, NULL, FLAG_STRING, &cap.path, NULL,
+	 "pprof path (default: the pod's profefe.com/path, else /debug/pprof)"},
+	{"scheme", 0, NULL, FLAG_STRING, &cap.scheme, NULL,
+	 "http or https (default: the pod's profefe.com/scheme, else http)"},
+	{"pod-ca", 0, NULL, FLAG_STRING, &cap.pod_ca, NULL,
+	 "with --direct: CA bundle (PEM) https pods' certificates are verified against "
+	 "(default: the system store)"},
+	{"pod-insecure-skip-verify", 0, NULL, FLAG_BOOL, &cap.pod_insecure, NULL,
+	 "with --direct: do not verify https pods' certificates"},
+	{"pod-credentials-dir", 0, NULL, FLAG_STRING, &cap.pod_credentials_dir, NULL,
+	 "with --direct: credential sets for profefe.com/credentials (NAME/token, "
+	 "NAME/tls.crt and NAME/tls.key)"},
 	{"output-dir", 0, NULL, FLAG_STRING, &cap.output_dir, CAPTURE_DEFAULT_DIR,
 	 "where profile files go"},
 	{"profefe-hostport", 0, NULL, FLAG_STRING, &cap.profefe, NULL,
@@ -256,6 +272,35 @@ static void on_captured(const capture_summary *s, void *arg)
 	app->status = s->failures > 0 ? 1 : 0;
 }
 
+/* --port, --path, --scheme and the --pod-* flags: usage errors naming the flag. */
+static int check_target_flags(char *err, size_t errlen)
+{
+	char why[256];
+	char *path = NULL;
+	if (cap.port != 0 && (cap.port < 1 || cap.port > 65535))
+		return usage_error("--port must be in 1..65535");
+	if (cap.path && pod_path_check(cap.path, &path, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--path \"%s\": %s", cap.path, why);
+		return usage_error(err);
+	}
+	free(path);
+	if (cap.scheme && strcmp(cap.scheme, "http") != 0 && strcmp(cap.scheme, "https") != 0) {
+		snprintf(err, errlen, "--scheme \"%s\": not http or https", cap.scheme);
+		return usage_error(err);
+	}
+	int pod_flags = cap.pod_ca || cap.pod_insecure || cap.pod_credentials_dir;
+	if (pod_flags && !cap.direct)
+		return usage_error("--pod-ca, --pod-insecure-skip-verify and --pod-credentials-dir "
+				   "go with --direct (through the API server's proxy, the API "
+				   "server dials the pod)");
+	if (cap.pod_ca && cap.pod_insecure)
+		return usage_error("--pod-ca and --pod-insecure-skip-verify contradict each other");
+	pod_tls_options o = {cap.pod_ca, cap.pod_insecure, cap.pod_credentials_dir, NULL};
+	if (pod_tls_options_check(&o, why, sizeof(why)) != 0)
+		return usage_error(why);
+	return -1;
+}
+
 static int cmd_capture(int argc, char **argv)
 {
 	char **names = calloc((size_t)argc + 1, sizeof(char *));
@@ -268,12 +313,15 @@ static int cmd_capture(int argc, char **argv)
 	size_t paths_len = 0;
 
 	cap.cpu_seconds = 0;
+	cap.port = 0;
 	rc = parse(capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), usage_capture,
 		   argc, argv, names, &n_names);
 	if (rc < 0 && cap.profiles && pprof_types_parse(cap.profiles, &types, err, sizeof(err)))
 		rc = usage_error(err);
 	if (rc < 0 && (cap.cpu_seconds < 0 || cap.cpu_seconds > CAPTURE_MAX_CPU_SECONDS))
 		rc = usage_error("--cpu-seconds must be in 1..3600");
+	if (rc < 0)
+		rc = check_target_flags(err, sizeof(err));
 	if (rc < 0)
 		rc = capture_web_check(&types);
 	if (rc >= 0) {
@@ -300,6 +348,11 @@ static int cmd_capture(int argc, char **argv)
 	o.cpu_seconds = (int)cap.cpu_seconds;
 	o.delta = cap.delta;
 	o.direct = cap.direct;
+	o.port = (int)cap.port;
+	o.path = cap.path;
+	o.scheme = cap.scheme;
+	pod_tls_options pod_opts = {cap.pod_ca, cap.pod_insecure, cap.pod_credentials_dir, NULL};
+	o.pod_tls = &pod_opts;
 	o.timeout_ms = (long)(cap.timeout * 1000);
 	o.output_dir = cap.output_dir;
 	o.profefe = app.profefe;

@@ -40,6 +40,13 @@ const metric_def metrics_defs[METRIC_COUNT] = {
 				       "Retries of a CPU profile or trace the pod was already "
 				       "taking for someone else, by type and result (ok, busy "
 				       "again, or another failure).", NULL, 0},
+	[METRIC_POD_TLS_INSECURE_TOTAL] = {"kprofefe_pod_tls_insecure_total", METRIC_COUNTER,
+					   "https targets added whose certificate is not verified "
+					   "(--pod-insecure-skip-verify).", NULL, 0},
+	[METRIC_POD_TOKEN_RELOADS_TOTAL] = {"kprofefe_pod_token_reloads_total", METRIC_COUNTER,
+					    "Bearer tokens for pods read again after their file "
+					    "changed, by result (ok, failed: the last one read is "
+					    "sent).", NULL, 0},
 	[METRIC_ROUND_DURATION_SECONDS] = {"kprofefe_round_duration_seconds", METRIC_HISTOGRAM,
 					   "Time from a target's round start to its last profile "
 					   "fetched or failed.", round_buckets,

@@ -237,6 +237,9 @@ static int read_annotations(const kube_pod *pod, const pod_defaults *d, pod_targ
 	if (v && pprof_delta_parse(v, &t->delta) != 0)
 		return bad_annotation(pod, POD_ANN_DELTA, v,
 				      "not \"true\", \"false\" or \"godeltaprof\"", err, errlen);
+	const char *key;
+	if (pod_tls_read(pod, d->tls, &t->tls, &key, &v, why, sizeof(why)) != 0)
+		return bad_annotation(pod, key, v, why, err, errlen);
 	return 0;
 }
 
@@ -253,7 +256,7 @@ enum pod_verdict pod_target_from(const kube_pod *pod, const pod_defaults *defaul
 		pod_defaults_init(&dflt);
 		defaults = &dflt;
 	}
-	if (enable == NULL || strcmp(enable, "true") != 0)
+	if (enable ? strcmp(enable, "true") != 0 : !defaults->named)
 		return ignored("not_enabled", err, errlen);
 	if (pod->deleting)
 		return ignored("deleting", err, errlen);
@@ -276,10 +279,7 @@ enum pod_verdict pod_target_from(const kube_pod *pod, const pod_defaults *defaul
 	t->uid = xstrdup(str_or_empty(pod->uid));
 	t->node = xstrdup(str_or_empty(pod->node_name));
 	t->ip = xstrdup(ip);
-	if (strchr(ip, ':') != NULL)
-		t->base_url = xasprintf("http://[%s]:%d%s", ip, t->port, t->path);
-	else
-		t->base_url = xasprintf("http://%s:%d%s", ip, t->port, t->path);
+	t->base_url = pod_tls_base_url(&t->tls, ip, t->port, t->path);
 
 	const char *kv[9];
 	size_t n = 0;
@@ -313,6 +313,7 @@ void pod_target_free(pod_target *t)
 	free(t->service);
 	free(t->labels);
 	free(t->base_url);
+	pod_tls_clear(&t->tls);
 	free(t);
 }
 
@@ -330,5 +331,5 @@ int pod_target_equal(const pod_target *a, const pod_target *b)
 	       str_eq(a->service, b->service) && a->types == b->types &&
 	       a->cpu_seconds == b->cpu_seconds && a->delta == b->delta &&
 	       str_eq(a->labels, b->labels) &&
-	       str_eq(a->base_url, b->base_url);
+	       str_eq(a->base_url, b->base_url) && pod_tls_equal(&a->tls, &b->tls);
 }

@@ -40,6 +40,16 @@ typedef struct capture_options {
 	                     taken as "true": its state is the collector's), else
 	                     cumulative (delta=false) */
 
+	/* A named pod without profefe.com/enable is captured too; these override its
+	 * annotations (every pod's, when set). */
+	int port;             /* 0: profefe.com/port, else default_port */
+	const char *path;     /* NULL: profefe.com/path, else POD_DEFAULT_PATH; checked */
+	const char *scheme;   /* NULL: profefe.com/scheme, else http; "http" or "https" */
+	/* https pods: through the proxy the API server dials them (and does not verify
+	 * their certificates); with direct, verified against pod_tls's CA (or not, with its
+	 * insecure), with its credential sets. NULL: the system store, no credentials. */
+	const pod_tls_options *pod_tls;
+
 	/* How. */
 	int direct;       /* from the pod IPs (inside the cluster network; no credentials go
 	                     to pods); default: the API server's pod proxy, with the

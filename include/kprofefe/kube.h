@@ -123,8 +123,10 @@ int kube_client_transport(kube_client *kc, const char *path, char **url,
 			  size_t errlen);
 
 /* "/api/v1/namespaces/NS/pods/NAME:PORT/proxy" + path_and_query (which must start with
- * '/'; kept as given). ns and pod are escaped. Caller frees. */
-char *kube_pod_proxy_path(const char *ns, const char *pod, int port, const char *path_and_query);
+ * '/'; kept as given), "pods/SCHEME:NAME:PORT" with a scheme ("https": the API server
+ * dials the pod with TLS). ns and pod are escaped. Caller frees. */
+char *kube_pod_proxy_path(const char *ns, const char *scheme, const char *pod, int port,
+			  const char *path_and_query);
 
 /* ---- pods ---------------------------------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 
 #include "kprofefe/kube.h"
 #include "kprofefe/pprof.h"
+#include "kprofefe/pod_tls.h"
 
 /* The annotations read from a pod. */
 #define POD_ANN_ENABLE "profefe.com/enable"           /* "true" only */
@@ -32,6 +33,9 @@ typedef struct pod_defaults {
 	                        (and a trace) fits the scrape interval */
 	enum pprof_delta delta; /* PPROF_DELTA_SECONDS: allocs, block and mutex as deltas
 	                           over cpu_seconds */
+	const pod_tls_options *tls; /* NULL: no --pod-ca, no credentials (pod_tls.h) */
+	int named;           /* a pod the user named (capture): profefe.com/enable may be
+	                        absent (not another value) */
 } pod_defaults;
 
 /* Fills d with the values in the comments above. */
@@ -59,7 +63,8 @@ typedef struct pod_target {
 	enum pprof_delta delta; /* profefe.com/delta, else pod_defaults.delta */
 	char *labels;      /* for profefe, encoded by profefe_labels_encode */
 	char *base_url;    /* "http://<ip>:<port><path>" (IPv6 in brackets); a profile's URL
-	                      is base_url + "/" + pprof_endpoint() */
+	                      is base_url + "/" + pprof_endpoint(); see pod_tls_base_url */
+	pod_tls tls;       /* scheme, certificate name, credentials (pod_tls.h) */
 } pod_target;
 
 /*

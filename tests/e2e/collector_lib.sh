@@ -17,7 +17,7 @@ collector_start() {
 		--batch-interval 1s "$@" >"$E2E_TMP/$name.log" 2>&1 &
 	echo $! >"$E2E_TMP/$name.pid"
 	echo "$name" >>"$E2E_TMP/.collectors"
-	wait_for "${COLLECTOR_START_TIMEOUT:-30}" grep -q -e 'msg="pods listed"' -e '"msg":"pods listed"' "$E2E_TMP/$name.log"
+	wait_for "${COLLECTOR_START_TIMEOUT:-30}" grep -qE 'msg="pods listed"|"msg":"pods listed"' "$E2E_TMP/$name.log"
 }
 
 # collector_stop NAME: SIGTERM, then waits for the exit; its status goes to

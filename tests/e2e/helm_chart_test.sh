@@ -3,6 +3,8 @@
 # clean; `helm template` with default values renders the objects of
 # `kubectl kustomize daemonset/` (the source of truth), except for Helm's four
 # usual labels and the pods' config checksum, which are checked, then removed;
+# with the monitoring values on, those of daemonset/ and its component
+# daemonset/monitoring/ (generated from the chart);
 # each value lands where it should; wrong values are refused by
 # values.schema.json with a message naming the value; the README's values
 # table is what scripts/helm-values-table.sh prints.
@@ -10,6 +12,13 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/helm_lib.sh
 source "$(dirname "$0")/helm_lib.sh"
+# shellcheck source=tests/e2e/monitoring_lib.sh
+source "$(dirname "$0")/monitoring_lib.sh"
+
+# as_objects (kubectl create --dry-run=client) maps kinds through the API
+# server: the PodMonitor and PrometheusRule need their CRDs there.
+e2e_extra_cleanup() { monitoring_crds_remove; }
+monitoring_crds_install
 
 # ------------------------------------------------------------- helm lint --
 
@@ -45,6 +54,80 @@ names=$(jq -r '[.[].metadata.name] | unique | join(",")' "$E2E_TMP/helm.json")
 assert_eq "kprofefe" "$names" "object names of release kprofefe"
 names=$(helm template agent "$CHART" | as_objects | jq -r '[.[] | select(.kind != "Namespace") | .metadata.name] | unique | join(",")')
 assert_eq "agent-kprofefe" "$names" "object names of release agent"
+
+# ------------------- monitoring objects == daemonset/monitoring/ component --
+
+# All off by default (the comparison above has none); with all three on, the
+# chart renders what daemonset/ plus its monitoring component build, less
+# Helm's labels. The component's files are what scripts/monitoring-component.sh
+# writes from the chart (so the dashboard JSON has one source).
+mon_on=(--set podMonitor.enabled=true --set prometheusRule.enabled=true --set dashboards.enabled=true)
+mkdir -p "$E2E_TMP/overlay"
+rel=$(realpath --relative-to="$E2E_TMP/overlay" "$DS_DIR")
+printf 'resources: [%s]\ncomponents: [%s/monitoring]\n' "$rel" "$rel" >"$E2E_TMP/overlay/kustomization.yaml"
+kubectl kustomize "$E2E_TMP/overlay" | as_objects >"$E2E_TMP/kustomize-mon.json" || fail "kubectl kustomize of daemonset/ with its monitoring component"
+render "${mon_on[@]}" | jq '[.[] | del(.metadata.labels["helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by"])
+	| if .kind == "DaemonSet" then del(.spec.template.metadata.annotations["checksum/config"]) else . end]' >"$E2E_TMP/helm-mon.json"
+jq -e --slurpfile k "$E2E_TMP/kustomize-mon.json" '. == $k[0]' "$E2E_TMP/helm-mon.json" >/dev/null ||
+	fail "helm template (monitoring on) and daemonset/ with daemonset/monitoring/ differ:
+$(diff <(jq -S . "$E2E_TMP/kustomize-mon.json") <(jq -S . "$E2E_TMP/helm-mon.json"))"
+assert_eq "ConfigMap/kprofefe-dashboard PodMonitor/kprofefe PrometheusRule/kprofefe" \
+	"$(jq -r --slurpfile d "$E2E_TMP/kustomize.json" '[.[] | select(. as $o | $d[0] | index($o) | not) | "\(.kind)/\(.metadata.name)"] | join(" ")' "$E2E_TMP/kustomize-mon.json")" \
+	"objects the monitoring component adds"
+KPROFEFE_HELM=$KPROFEFE_HELM "$E2E_ROOT/scripts/monitoring-component.sh" "$E2E_TMP/component" || fail "scripts/monitoring-component.sh failed"
+for f in podmonitor.yaml prometheusrule.yaml dashboard.yaml; do
+	cmp -s "$E2E_TMP/component/$f" "$DS_DIR/monitoring/$f" || fail "daemonset/monitoring/$f is not what scripts/monitoring-component.sh writes; run it:
+$(diff "$DS_DIR/monitoring/$f" "$E2E_TMP/component/$f")"
+done
+mon=$(render "${mon_on[@]}")
+pm=$(obj PodMonitor <<<"$mon")
+assert_eq '{"app.kubernetes.io/component":"collector","app.kubernetes.io/name":"kprofefe"}' "$(jq -cS .spec.selector.matchLabels <<<"$pm")" "the PodMonitor's selector"
+assert_eq '[{"action":"replace","sourceLabels":["__meta_kubernetes_pod_node_name"],"targetLabel":"node"}]' \
+	"$(jq -cS '.spec.podMetricsEndpoints[0].relabelings' <<<"$pm")" "the PodMonitor's node label"
+assert_eq '"metrics"' "$(jq -c '.spec.podMetricsEndpoints[0].port' <<<"$pm")" "the PodMonitor's port"
+assert_eq '"metrics"' "$(obj DaemonSet <<<"$mon" | jq -c '.spec.template.spec.containers[0].ports[0].name')" "the container port's name"
+assert_eq "true 9102" "$(obj DaemonSet <<<"$mon" | jq -r '.spec.template.metadata.annotations | "\(.["prometheus.io/scrape"]) \(.["prometheus.io/port"])"')" "prometheus.io annotations with a PodMonitor"
+dash=$(obj ConfigMap kprofefe-dashboard <<<"$mon")
+assert_eq '"1"' "$(jq -c '.metadata.labels.grafana_dashboard' <<<"$dash")" "the dashboard's sidecar label"
+jq -r '.data["kprofefe.json"]' <<<"$dash" | jq -e --slurpfile f "$CHART/files/dashboard.json" '. == $f[0]' >/dev/null ||
+	fail "the dashboard ConfigMap does not hold charts/kprofefe/files/dashboard.json"
+rules=$(obj PrometheusRule <<<"$mon" | jq '[.spec.groups[].rules[]]')
+want="KprofefeCollectorDown KprofefeCollectorNotReady KprofefeFetchFailing KprofefeUploadsFailing KprofefeSpoolGrowing KprofefeSpoolOldestEntryOld KprofefeProfilesLost KprofefeMemoryBudgetSaturated KprofefeInvalidAnnotations"
+assert_eq "$want" "$(jq -r '[.[].alert] | join(" ")' <<<"$rules")" "the alerts"
+# Each: a summary, a description naming the node, its runbook section.
+jq -e 'all(.[]; .annotations.summary != null and (.annotations.description | test("\\$labels.node"))
+	and .annotations.runbook_url == "https://github.com/kprofefe/kprofefe/blob/main/docs/operations.md#" + (.alert | ascii_downcase))' \
+	<<<"$rules" >/dev/null || fail "an alert lacks a summary, a description naming the node, or its runbook_url: $rules"
+
+# The monitoring values land.
+cat >"$E2E_TMP/mon-values.yaml" <<'VALUES'
+nameOverride: profiler
+podMonitor: {enabled: true, namespace: monitoring, labels: {release: prom}, interval: 15s}
+prometheusRule:
+  enabled: true
+  namespace: monitoring
+  labels: {role: alerts}
+  runbookBaseUrl: https://wiki.example.com/kprofefe#
+  additionalLabels: {team: perf}
+  thresholds: {downFor: 7m, notReadyFor: 11m, fetchFailureRatio: 0.5, fetchFailingFor: 20m, uploadFailureRatio: 0.2,
+    uploadsFailingFor: 21m, spoolGrowingFor: 1h, spoolOldestAgeSeconds: 7200, memoryBudgetRatio: 0.8, memoryBudgetFor: 22m}
+dashboards: {enabled: true, namespace: grafana, labels: {team: perf}, annotations: {grafana_folder: Profiling}}
+VALUES
+mon=$(render -f "$E2E_TMP/mon-values.yaml")
+pm=$(obj PodMonitor <<<"$mon")
+assert_eq "monitoring prom 15s" "$(jq -r '"\(.metadata.namespace) \(.metadata.labels.release) \(.spec.podMetricsEndpoints[0].interval)"' <<<"$pm")" "podMonitor values"
+assert_eq '["kprofefe"]' "$(jq -c .spec.namespaceSelector.matchNames <<<"$pm")" "the PodMonitor selects the collector's namespace"
+pr=$(obj PrometheusRule <<<"$mon")
+assert_eq "monitoring alerts" "$(jq -r '"\(.metadata.namespace) \(.metadata.labels.role)"' <<<"$pr")" "prometheusRule namespace and labels"
+r() { jq -r --arg a "$1" ".spec.groups[].rules[] | select(.alert == \$a) | $2" <<<"$pr"; }
+assert_eq "https://wiki.example.com/kprofefe#kprofefespoolgrowing" "$(r KprofefeSpoolGrowing .annotations.runbook_url)" "runbookBaseUrl"
+assert_eq "perf perf" "$(r KprofefeProfilesLost .labels.team) $(r KprofefeInvalidAnnotations .labels.team)" "additionalLabels"
+assert_eq "7m 11m 20m 21m 1h 22m" "$(for a in CollectorDown CollectorNotReady FetchFailing UploadsFailing SpoolGrowing MemoryBudgetSaturated; do r "Kprofefe$a" .for; done | xargs)" "the alerts' durations"
+for a_want in "FetchFailing|> 0.5" "UploadsFailing|> 0.2" "SpoolOldestEntryOld|> 7200" "MemoryBudgetSaturated|> 0.8" "CollectorDown|up{job=\"profiler\"}"; do
+	assert_contains "$(r "Kprofefe${a_want%%|*}" .expr)" "${a_want#*|}" "Kprofefe${a_want%%|*}'s expression"
+done
+dash=$(obj ConfigMap kprofefe-profiler-dashboard <<<"$mon") || fail "no ConfigMap kprofefe-profiler-dashboard"
+assert_eq 'grafana 1 perf Profiling' "$(jq -r '"\(.metadata.namespace) \(.metadata.labels.grafana_dashboard) \(.metadata.labels.team) \(.metadata.annotations.grafana_folder)"' <<<"$dash")" "dashboards values"
 
 # ----------------------------------------------------- every value lands --
 
@@ -161,6 +244,11 @@ refused "at '/podAnnotations/team': got number, want string" --set podAnnotation
 refused "at '/extraArgs/0': '-jitter' does not match pattern" --set 'extraArgs={-jitter}'
 refused "at '/extraEnv/0': missing property 'name'" --set 'extraEnv[0].value=x'
 refused "at '/tolerations/0/operator': value must be one of 'Exists', 'Equal'" --set 'tolerations[0].operator=Any'
+refused "at '/podMonitor': additional properties 'enable' not allowed" --set podMonitor.enable=true
+refused "at '/prometheusRule/thresholds': additional properties 'downfor' not allowed" --set prometheusRule.thresholds.downfor=5m
+refused "at '/prometheusRule/thresholds/fetchFailureRatio': maximum: got 25, want 1" --set prometheusRule.thresholds.fetchFailureRatio=25
+refused "at '/prometheusRule/thresholds/spoolGrowingFor': '30 minutes' does not match pattern" --set "prometheusRule.thresholds.spoolGrowingFor=30 minutes"
+refused "at '/dashboards/labels/team': got number, want string" --set dashboards.labels.team=1
 # helm install checks the same schema before it talks to the cluster.
 out=$(helm install kprofefe "$CHART" --dry-run=client --set collector.logLevel=verbose 2>&1) && fail "helm install accepted a bad value: $out"
 assert_contains "$out" "at '/collector/logLevel'" "helm install's refusal"
@@ -172,4 +260,4 @@ in_readme=$(sed -n '/<!-- values-table:begin -->/,/<!-- values-table:end -->/p' 
 [[ $table == "$in_readme" ]] || fail "the values table of $CHART/README.md is not the schema's; run scripts/helm-values-table.sh --write:
 $(diff <(echo "$in_readme") <(echo "$table"))"
 
-echo "PASS: helm lint; template == kustomize (less Helm's 4 labels and checksum/config); every value lands; $(grep -c '^refused "' "$0") bad values refused by the schema; README values table"
+echo "PASS: helm lint; template == kustomize (less Helm's 4 labels and checksum/config), with the monitoring component too; every value lands; $(grep -c '^refused "' "$0") bad values refused by the schema; README values table"

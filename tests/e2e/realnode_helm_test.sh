@@ -2,7 +2,10 @@
 # e2e on the real node (scripts/cluster.sh up --real-node): charts/kprofefe
 # installed, upgraded and uninstalled with the real helm, the parts of issue 14
 # that need a kubelet. Each check is one function below:
-# - helm install: the collector's pod becomes Ready and profiles arrive;
+# - helm install, with the monitoring objects on (the Prometheus Operator's
+#   CRDs installed first): the collector's pod becomes Ready, profiles arrive,
+#   the PodMonitor, PrometheusRule and dashboard ConfigMap are accepted under
+#   strict field validation;
 # - helm upgrade changing a value (a ConfigMap-only change, rolled by the
 #   pods' checksum/config) with profefe down: no profile lost, counted as in
 #   realnode_rollout_test (the collectors' "stopped" counts against profefe);
@@ -18,12 +21,15 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helm_lib.sh"
 # shellcheck source=tests/e2e/realnode_lib.sh
 source "$(dirname "$0")/realnode_lib.sh"
+# shellcheck source=tests/e2e/monitoring_lib.sh
+source "$(dirname "$0")/monitoring_lib.sh"
 
 HELM_VALUES=$E2E_TMP/helm-values.yaml
 types=(cpu heap goroutine)
 
 # helm_rn_values [URL]: the values a user of this cluster writes: the locally
-# built image, the node's own spool directory, only the real node.
+# built image, the node's own spool directory, only the real node, and the
+# monitoring objects.
 helm_rn_values() {
 	cat >"$HELM_VALUES" <<-EOF
 		image: {repository: "${KPROFEFE_COLLECTOR_IMAGE%:*}", tag: "${KPROFEFE_COLLECTOR_IMAGE##*:}", pullPolicy: Never}
@@ -31,6 +37,9 @@ helm_rn_values() {
 		collector: {interval: 5s, cpuSeconds: 1, profiles: "$(IFS=,; echo "${types[*]}")", shutdownGraceSeconds: 5}
 		spool: {hostPath: "$SPOOL_HOST"}
 		nodeSelector: {kubernetes.io/hostname: "$NODE"}
+		podMonitor: {enabled: true}
+		prometheusRule: {enabled: true}
+		dashboards: {enabled: true}
 	EOF
 }
 
@@ -48,7 +57,11 @@ helm_rn_install_ready() {
 	wait_for 60 pod_ready "$DS_NS" "$pod"
 	arrived() { local t; for t in "${types[@]}"; do (($(profefe_count "$app" "$t") >= 1)) || return 1; done; }
 	wait_for 120 arrived
-	echo "helm install: $pod Ready, $(stored "$app" "$from") profiles of $app arrived"
+	assert_eq "podmonitor.monitoring.coreos.com/kprofefe prometheusrule.monitoring.coreos.com/kprofefe configmap/kprofefe-dashboard" \
+		"$(kubectl get podmonitor/kprofefe prometheusrule/kprofefe configmap/kprofefe-dashboard -n "$DS_NS" -o name | xargs)" "the monitoring objects"
+	out=$(helm get manifest kprofefe | kubectl apply --dry-run=server --validate=strict -f - 2>&1) ||
+		fail "the release's objects fail strict validation: $out"
+	echo "helm install: $pod Ready, $(stored "$app" "$from") profiles of $app arrived; PodMonitor, PrometheusRule, dashboard accepted"
 }
 
 # helm_rn_upgrade_no_loss APP FROM: with profefe down, helm upgrade changes
@@ -160,7 +173,9 @@ realnode_helm_main() {
 		kubectl delete pv e2e-profefe-data --ignore-not-found >/dev/null 2>&1 || true
 		rm -rf "$PROFEFE_PV_DIR"
 		realnode_cleanup
+		monitoring_crds_remove
 	}
+	monitoring_crds_install
 	start=$(profefe_time -2)
 	kubectl create namespace "$APP_NS" >/dev/null
 	deploy_app "$app" 1
@@ -169,7 +184,7 @@ realnode_helm_main() {
 	helm_rn_uninstall_leaves_spool
 	[[ -n ${KPROFEFE_PROFEFE_IMAGE:-} ]] || fail "KPROFEFE_PROFEFE_IMAGE (the stand-in's image) is not set"
 	helm_rn_profefe_example "$app" "$KPROFEFE_PROFEFE_IMAGE"
-	echo "PASS: helm on the real node: install Ready + profiles, upgrade without loss, uninstall keeps only the spool, examples/profefe at the default URL"
+	echo "PASS: helm on the real node: install Ready + profiles + monitoring objects, upgrade without loss, uninstall keeps only the spool, examples/profefe at the default URL"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then realnode_helm_main; fi

@@ -443,10 +443,27 @@ static void test_choose_refusals(void **state)
 	char why[512];
 
 	(void)state;
-	assert_int_equal(choose("Running", "10.0.0.1", "{}", &o, 1, &t, why), CAPTURE_FAIL);
-	assert_string_equal(why, "not annotated profefe.com/enable: \"true\"");
-	assert_null(t);
+	/* A named pod needs no annotation (the user asked for its profiles); a listed one
+	 * does. */
+	assert_int_equal(choose("Running", "10.0.0.1", "{}", &o, 1, &t, why), CAPTURE_TAKE);
+	assert_string_equal(t->base_url, "http://10.0.0.1:6060/debug/pprof");
+	pod_target_free(t);
 	assert_int_equal(choose("Running", "10.0.0.1", "{}", &o, 0, &t, why), CAPTURE_SKIP);
+	assert_null(t);
+	/* --port, --path and --scheme, over no annotation or the pod's. */
+	capture_options flags = {.port = 8443, .path = "/internal/pprof/", .scheme = "https"};
+	assert_int_equal(choose("Running", "10.0.0.1", "{}", &flags, 1, &t, why), CAPTURE_TAKE);
+	assert_string_equal(t->base_url, "https://10.0.0.1:8443/internal/pprof");
+	pod_target_free(t);
+	flags = (capture_options){.scheme = "http"};
+	assert_int_equal(choose("Running", "10.0.0.1", "{\"profefe.com/enable\":\"true\","
+				"\"profefe.com/scheme\":\"https\",\"profefe.com/port\":\"7443\"}",
+				&flags, 1, &t, why), CAPTURE_TAKE);
+	assert_string_equal(t->base_url, "http://10.0.0.1:7443/debug/pprof");
+	pod_target_free(t);
+	flags = (capture_options){.path = "/a/../b"};
+	assert_int_equal(choose("Running", "10.0.0.1", "{}", &flags, 1, &t, why), CAPTURE_FAIL);
+	assert_null(t);
 	assert_int_equal(choose("Running", "10.0.0.1", "{\"profefe.com/enable\":\"yes\"}", &o, 1,
 				&t, why), CAPTURE_FAIL);
 	assert_string_equal(why, "annotation profefe.com/enable is \"yes\", not \"true\"");
@@ -626,30 +643,33 @@ static void test_named_pods_through_the_proxy(void **state)
 	o.n_names = 6;
 	o.types = PPROF_BIT(PPROF_CPU) | PPROF_BIT(PPROF_HEAP);
 	run(e, &o);
-	/* good: both profiles, as files, through the proxy with the token. */
-	assert_int_equal(e->sum.pods, 2); /* good, broken */
-	assert_int_equal(e->sum.profiles, 2);
-	assert_int_equal(e->sum.failures, 5); /* missing, plain, pending, broken x2 */
+	/* good, and plain (named: no annotation needed, the default port and path): both
+	 * profiles, as files, through the proxy with the token. */
+	assert_int_equal(e->sum.pods, 3); /* good, plain, broken */
+	assert_int_equal(e->sum.profiles, 4);
+	assert_int_equal(e->sum.failures, 4); /* missing, pending, broken x2 */
+	snprintf(path, sizeof(path), "%s/profile-heap-plain-1700000000.pb.gz", e->dir);
+	assert_true(file_exists(path));
 	snprintf(path, sizeof(path), "%s/profile-heap-good-1700000000.pb.gz", e->dir);
 	assert_true(file_exists(path));
 	assert_non_null(strstr(e->out, path));
 	snprintf(path, sizeof(path), "%s/profile-cpu-good-1700000000.pb.gz", e->dir);
 	assert_true(file_exists(path));
-	assert_int_equal(lines(e->out), 2);
+	assert_int_equal(lines(e->out), 4);
 	assert_string_equal(cpu_seconds, "1");
-	assert_int_equal(proxied, 4);
-	assert_int_equal(proxied_with_token, 4);
+	assert_int_equal(proxied, 6);
+	assert_int_equal(proxied_with_token, 6);
 	assert_int_equal(direct, 0);
 	/* One line per failure, naming the pod. */
 	assert_non_null(strstr(e->err, "error: pod ns1/missing: not found in namespace ns1\n"));
-	assert_non_null(strstr(e->err, "error: pod ns1/plain: not annotated profefe.com/enable"));
+	assert_null(strstr(e->err, "ns1/plain"));
 	assert_non_null(strstr(e->err, "error: pod ns1/pending: not Running (phase Pending)\n"));
 	assert_non_null(strstr(e->err, "error: pod ns1/broken: heap profile: GET http://127.0.0.1:"));
 	assert_non_null(strstr(e->err, "/api/v1/namespaces/ns1/pods/broken:"));
 	assert_non_null(strstr(e->err, "/proxy/broken/heap: HTTP 500: boom"));
 	/* Then the summary and the command for the CPU profile. */
-	assert_int_equal(lines(e->err), 7);
-	char *want = xasprintf("2 profiles written, 2 pods, 5 failures, in %s\n"
+	assert_int_equal(lines(e->err), 6);
+	char *want = xasprintf("4 profiles written, 3 pods, 4 failures, in %s\n"
 			       "go tool pprof %s/profile-cpu-good-1700000000.pb.gz\n", e->dir, e->dir);
 	assert_non_null(strstr(e->err, want));
 	free(want);

@@ -211,11 +211,14 @@ static void test_proxy_path(void **state)
 	char *p;
 
 	(void)state;
-	p = kube_pod_proxy_path("ns", "web-1", 6060, "/debug/pprof/profile?seconds=10");
+	p = kube_pod_proxy_path("ns", NULL, "web-1", 6060, "/debug/pprof/profile?seconds=10");
 	assert_string_equal(p, "/api/v1/namespaces/ns/pods/web-1:6060/proxy/debug/pprof/profile?seconds=10");
 	free(p);
-	p = kube_pod_proxy_path("a b", "x/y", 80, "/");
+	p = kube_pod_proxy_path("a b", NULL, "x/y", 80, "/");
 	assert_string_equal(p, "/api/v1/namespaces/a%20b/pods/x%2Fy:80/proxy/");
+	free(p);
+	p = kube_pod_proxy_path("ns", "https", "web-1", 8443, "/debug/pprof/heap");
+	assert_string_equal(p, "/api/v1/namespaces/ns/pods/https:web-1:8443/proxy/debug/pprof/heap");
 	free(p);
 }
 

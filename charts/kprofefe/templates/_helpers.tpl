@@ -66,6 +66,28 @@ app.kubernetes.io/component: collector
 {{/* The mount of profefe's CA bundle (profefe.ca) in the collector. */}}
 {{- define "kprofefe.caDir" -}}/etc/kprofefe/profefe-ca{{- end -}}
 
+{{/* Where collector.podCA and collector.podCredentials are mounted. */}}
+{{- define "kprofefe.podCADir" -}}/etc/kprofefe/pod-ca{{- end -}}
+{{- define "kprofefe.podCredentialsDir" -}}/etc/kprofefe/pod-credentials{{- end -}}
+
 {{/* The spool inside the container (KPROFEFE_SPOOL_DIR); spool.hostPath is
 where it lives on the node. */}}
 {{- define "kprofefe.spoolDir" -}}/var/lib/kprofefe/spool{{- end -}}
+
+{{/* kprofefe.job: the job label of the collectors' series, in the alerts and
+the dashboard: the PodMonitor takes it from the pods' app.kubernetes.io/name
+(jobLabel), so it is the chart's name. */}}
+{{- define "kprofefe.job" -}}{{ include "kprofefe.name" . }}{{- end -}}
+
+{{/* kprofefe.monitoringMeta: metadata of a monitoring object; call with
+(list $ VALUES NAME-SUFFIX): its namespace defaults to namespace.name, its
+labels are the chart's and VALUES.labels. */}}
+{{- define "kprofefe.monitoringMeta" -}}
+{{- $top := index . 0 -}}
+{{- $v := index . 1 -}}
+name: {{ print (include "kprofefe.fullname" $top) (index . 2) }}
+namespace: {{ default (include "kprofefe.namespace" $top) $v.namespace }}
+labels:
+  {{- $own := include "kprofefe.labels" $top | fromYaml -}}
+  {{- merge $own $v.labels | toYaml | nindent 2 }}
+{{- end -}}

@@ -41,6 +41,9 @@ var (
 	redirectTo = flag.String("redirect-to", "", "Location of the redirect mode")
 	bombBytes  = flag.Int64("bomb-bytes", 2<<30, "inflated size of the gzip bomb (zeros, a multiple of 1 MiB)")
 	bomb       []byte
+	tlsCert    = flag.String("tls-cert", "", "serve the hostile answers over https with this certificate (PEM): "+
+		"a self-signed one, one of another CA or for another name (the https modes of the tests)")
+	tlsKey = flag.String("tls-key", "", "the certificate's key (PEM)")
 
 	mu       sync.Mutex
 	requests = []record{}
@@ -84,6 +87,9 @@ func main() {
 	fmt.Printf("hostile-pod mode %s listening on %s requests on %s\n", *mode, ln.Addr(), rln.Addr())
 	go func() { log.Fatal(http.Serve(rln, http.HandlerFunc(listRequests))) }()
 	srv := &http.Server{Handler: recorder(h), MaxHeaderBytes: 1 << 16}
+	if *tlsCert != "" {
+		log.Fatal(srv.ServeTLS(ln, *tlsCert, *tlsKey))
+	}
 	log.Fatal(srv.Serve(ln))
 }
 

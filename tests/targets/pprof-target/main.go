@@ -7,6 +7,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log"
@@ -38,6 +40,7 @@ func main() {
 		"also serve godeltaprof's delta_heap, delta_block and delta_mutex (each answer: the change since the previous call)")
 	flag.BoolVar(&logRequests, "log-requests", false,
 		"log every request's method, path and query on stderr (what a test checks was asked)")
+	tlsFlags := addTLSFlags()
 	flag.Parse()
 
 	// Sample every contention event so mutex and block profiles have data
@@ -73,7 +76,80 @@ func main() {
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	log.Printf("pprof-target pid %d serving %s/ on %s", os.Getpid(), p, *addr)
-	log.Fatal(http.ListenAndServe(*addr, mux))
+	if tlsFlags.cert == "" {
+		log.Fatal(http.ListenAndServe(*addr, mux))
+	}
+	log.Fatal(tlsFlags.serve(*addr, mux, p+"/"))
+}
+
+// tlsOptions: pprof over https only, optionally behind a bearer token and a
+// client certificate (what pods that must not expose pprof in the clear do).
+type tlsOptions struct {
+	cert, key, tokenFile, clientCA string
+}
+
+func addTLSFlags() *tlsOptions {
+	o := &tlsOptions{}
+	flag.StringVar(&o.cert, "tls-cert", "", "serve https only, with this certificate (PEM)")
+	flag.StringVar(&o.key, "tls-key", "", "the certificate's key (PEM)")
+	flag.StringVar(&o.tokenFile, "require-token-file", "",
+		"answer pprof only to \"Authorization: Bearer <the file's content>\" (read at each request)")
+	flag.StringVar(&o.clientCA, "client-ca", "", "answer pprof only to clients with a certificate signed by this CA")
+	return o
+}
+
+// serve listens with TLS; /healthz stays open so that the cluster script can
+// tell the pod is up, the pprof prefix gets the token and client checks.
+func (o *tlsOptions) serve(addr string, mux *http.ServeMux, prefix string) error {
+	// Read at each handshake: a test learns the pod's IP only once the pod
+	// runs, then writes the certificate naming it (and a renewal applies too).
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c, err := tls.LoadX509KeyPair(o.cert, o.key)
+			return &c, err
+		}}
+	if o.clientCA != "" {
+		pem, err := os.ReadFile(o.clientCA)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("no certificate in %s", o.clientCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	srv := &http.Server{Addr: addr, TLSConfig: cfg, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, prefix) && !o.allowed(w, r) {
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})}
+	return srv.ListenAndServeTLS("", "")
+}
+
+// allowed answers 401 or 403 and returns false when a check fails.
+func (o *tlsOptions) allowed(w http.ResponseWriter, r *http.Request) bool {
+	if o.clientCA != "" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		log.Printf("refused %s: no client certificate", r.URL.Path)
+		http.Error(w, "client certificate required", http.StatusForbidden)
+		return false
+	}
+	if o.tokenFile == "" {
+		return true
+	}
+	want, err := os.ReadFile(o.tokenFile)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return false
+	}
+	if r.Header.Get("Authorization") != "Bearer "+strings.TrimSpace(string(want)) {
+		log.Printf("refused %s: wrong or no bearer token", r.URL.Path)
+		http.Error(w, "invalid bearer token", http.StatusUnauthorized)
+		return false
+	}
+	return true
 }
 
 // serve dispatches one pprof endpoint by name; pprof.Index only knows the
