@@ -8,6 +8,9 @@
 #   scripts/cluster.sh pod add NAME --node NODE [--namespace NS] [--annotate K=V]...
 #                      [--label K=V]... [--owner KIND/NAME] [--phase PHASE] [--no-process]
 #                      [--server hostile --mode MODE]   (tests/targets/hostile-pod instead)
+#                      [--port-name NAME]   (names the app container's port)
+#                      [--container NAME=PORT[:PORTNAME]]...   (another container: a second
+#                       pprof target in the pod's network namespace, its port declared)
 #   scripts/cluster.sh pod del NAME [--namespace NS]
 #   scripts/cluster.sh pod ip NAME [--namespace NS]
 #   scripts/cluster.sh profefe stop|start
@@ -447,7 +450,8 @@ uuid() { cat /proc/sys/kernel/random/uuid; }
 
 pod_add() {
 	local name="" node="" ns=default phase=Running process=1 owner="" server=pprof-target mode=""
-	local -a annotations=() labels=()
+	local port_name=""
+	local -a annotations=() labels=() extra=()
 	name=${1:-}
 	[[ -n $name && $name != -* ]] || die "usage: pod add NAME --node NODE [--namespace NS] [--annotate K=V]... [--label K=V]... [--owner KIND/NAME] [--phase PHASE] [--no-process]"
 	shift
@@ -462,6 +466,12 @@ pod_add() {
 		--no-process) process=0; shift ;;
 		--server) [[ $2 == hostile ]] || die "pod add: --server wants hostile"; server=hostile-pod; shift 2 ;;
 		--mode) mode=$2; shift 2 ;;
+		--port-name) port_name=$2; shift 2 ;;
+		--container)
+			if ! [[ $2 =~ ^[a-z0-9-]+=([0-9]+)(:[a-z0-9-]+)?$ ]] || ! valid_port "${BASH_REMATCH[1]}"; then
+				die "pod add: --container wants NAME=PORT[:PORTNAME], not $2"
+			fi
+			extra+=("$2"); shift 2 ;;
 		*) die "pod add: unknown argument $1" ;;
 		esac
 	done
@@ -493,15 +503,25 @@ pod_add() {
 		fi
 	fi
 
+	# The containers: app, serving the annotated port, then one per --container.
+	local containers c cport
+	containers=$(jq -cn --argjson port "$port" --arg pn "$port_name" \
+		'[{name:"app",image:"kprofefe/pprof-target:test",ports:[{containerPort:$port,protocol:"TCP"} + (if $pn != "" then {name:$pn} else {} end)]}]')
+	for c in "${extra[@]}"; do
+		cport=${c#*=}
+		containers=$(jq -c --arg n "${c%%=*}" --argjson port "${cport%%:*}" --arg pn "$([[ $cport == *:* ]] && echo "${cport#*:}")" \
+			'. + [{name:$n,image:"kprofefe/pprof-target:test",ports:[{containerPort:$port,protocol:"TCP"} + (if $pn != "" then {name:$pn} else {} end)]}]' <<<"$containers")
+	done
+
 	ensure_node "$node"
 	ensure_namespace "$ns"
 	local pod_json
 	pod_json=$(jq -cn --arg n "$name" --arg ns "$ns" --arg node "$node" --argjson ann "$ann_json" \
-		--argjson lab "$lab_json" --argjson own "$owners" --argjson port "$port" '{
+		--argjson lab "$lab_json" --argjson own "$owners" --argjson containers "$containers" '{
 		apiVersion:"v1",kind:"Pod",
 		metadata:({name:$n,namespace:$ns,annotations:$ann,labels:$lab} + (if ($own|length)>0 then {ownerReferences:$own} else {} end)),
 		spec:{nodeName:$node,automountServiceAccountToken:false,terminationGracePeriodSeconds:0,
-			containers:[{name:"app",image:"kprofefe/pprof-target:test",ports:[{containerPort:$port,protocol:"TCP"}]}]}}')
+			containers:$containers}}')
 	api_raw POST "/api/v1/namespaces/$ns/pods" "$pod_json" >/dev/null || die "step 'create pod $ns/$name' failed"
 
 	local podfile ip="" netns="" gw t
@@ -519,6 +539,10 @@ pod_add() {
 			die "step 'network for pod $ns/$name' failed; read $LOGS/pods/${ns}_$name.log"
 		if ((process)); then
 			start_pod_process "$netns" "$ip" "$port" "$path" "$LOGS/pods/${ns}_$name.log" "$server" ${mode:+--mode "$mode"}
+			for c in "${extra[@]}"; do
+				cport=${c#*=}
+				start_pod_process "$netns" "$ip" "${cport%%:*}" "$path" "$LOGS/pods/${ns}_$name.log" pprof-target
+			done
 		fi
 	else
 		printf 'NAME=%q\nNS=%q\nNODE=%q\nIP=\nNETNS=\n' "$name" "$ns" "$node" >"$podfile"

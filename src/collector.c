@@ -28,10 +28,13 @@ typedef struct job {
 	size_t reserve;        /* taken from the budget while in flight (job_reserve) */
 } job;
 
-/* A pod being scraped, or one whose annotations are invalid (kept to log it once). */
+/* A port of a pod being scraped, or a pod whose annotations are (partly) invalid (kept
+ * to log it once). */
 struct target {
 	collector_t *c;
-	char *key;            /* "ns/name" */
+	char *key;            /* pod_target.id ("ns/name" or "ns/name:port"); "ns/name" when
+	                         invalid */
+	char *pod_key;        /* "ns/name": every target of a pod goes with it */
 	pod_target *pod;      /* NULL when invalid */
 	char *invalid;        /* the message when invalid */
 	ev_timer timer;
@@ -454,6 +457,7 @@ static void target_free(target *t)
 	pod_target_free(t->pod);
 	free(t->invalid);
 	free(t->key);
+	free(t->pod_key);
 	free(t);
 }
 
@@ -470,26 +474,59 @@ static target *find_target(collector_t *c, const char *key)
 /* Pod events arrive inside curl's write callback of the watch; cancelling the target's
  * fetches there is safe: the loop defers their removal from the multi until curl has
  * returned (loop.h), and a cancelled transfer's callbacks do nothing meanwhile. */
+static void remove_one(collector_t *c, target *t, const char *why)
+{
+	list_remove(&t->link);
+	if (t->pod) {
+		c->ntargets--;
+		log_event(LOG_INFO, "target removed", "pod", t->key, "reason", why, NULL);
+	}
+	target_free(t);
+}
+
+/* Whether t stays while its pod has the targets ts (NULL: none) and the invalid
+ * message invalid (NULL: none): the ones to be replaced or left as they are. */
+static int target_kept(const target *t, const pod_targets *ts, const char *invalid)
+{
+	if (t->pod == NULL)
+		return invalid != NULL && strcmp(t->invalid, invalid) == 0;
+	for (size_t i = 0; ts && i < ts->n; i++)
+		if (strcmp(ts->v[i]->id, t->key) == 0)
+			return 1;
+	return 0;
+}
+
+/* Removes the targets of pod_key that it no longer has. */
+static void remove_pod_targets(collector_t *c, const char *pod_key, const pod_targets *ts,
+			       const char *invalid, const char *why)
+{
+	list_node *n = list_first(&c->targets), *next;
+	for (; n != &c->targets; n = next) {
+		target *t = LIST_ENTRY(n, target, link);
+		next = n->next;
+		if (strcmp(t->pod_key, pod_key) == 0 && !target_kept(t, ts, invalid))
+			remove_one(c, t, why);
+	}
+	set_targets_gauge(c);
+	start_waiting_jobs(c); /* the slots their fetches held */
+}
+
 static void remove_target(collector_t *c, const char *key, const char *why)
 {
 	target *t = find_target(c, key);
 	if (!t)
 		return;
-	list_remove(&t->link);
-	if (t->pod) {
-		c->ntargets--;
-		log_event(LOG_INFO, "target removed", "pod", key, "reason", why, NULL);
-	}
-	target_free(t);
+	remove_one(c, t, why);
 	set_targets_gauge(c);
-	start_waiting_jobs(c); /* the slots its fetches held */
+	start_waiting_jobs(c);
 }
 
-static target *add_target(collector_t *c, const char *key)
+static target *add_target(collector_t *c, const char *key, const char *pod_key)
 {
 	target *t = xcalloc(1, sizeof(*t));
 	t->c = c;
 	t->key = xstrdup(key);
+	t->pod_key = xstrdup(pod_key);
 	for (int type = 0; type < PPROF_TYPE_COUNT; type++)
 		list_init(&t->jobs[type].wait);
 	list_push_front(&c->targets, &t->link);
@@ -507,27 +544,29 @@ static void schedule_target(collector_t *c, target *t)
 		ev_timer_start(loop_ev(c->loop), &t->timer);
 }
 
-static void note_invalid(collector_t *c, const char *key, const char *message)
+/* A pod refused whole (partial: some items of its port list only), said once. */
+static void note_invalid(collector_t *c, const char *key, const char *message, int partial)
 {
 	target *t = find_target(c, key);
 	if (t && t->invalid && strcmp(t->invalid, message) == 0)
 		return; /* said already: a status update is no reason to say it again */
-	remove_target(c, key, "invalid annotation");
-	t = add_target(c, key);
+	t = add_target(c, key, key);
 	t->invalid = xstrdup(message);
-	log_event(LOG_WARN, "pod skipped: invalid annotation", "pod", key, "error", message, NULL);
+	log_event(LOG_WARN, partial ? "pod port refused: invalid annotation"
+				    : "pod skipped: invalid annotation",
+		  "pod", key, "error", message, NULL);
 	metrics_add(METRIC_TARGETS_INVALID_TOTAL, 1, NULL);
 }
 
 static void note_target(collector_t *c, pod_target *pt)
 {
-	target *t = find_target(c, pt->key);
+	target *t = find_target(c, pt->id);
 	if (t && t->pod && pod_target_equal(t->pod, pt)) {
 		pod_target_free(pt);
 		return;
 	}
-	remove_target(c, pt->key, "changed");
-	t = add_target(c, pt->key);
+	remove_target(c, pt->id, "changed");
+	t = add_target(c, pt->id, pt->key);
 	t->pod = pt;
 	c->ntargets++;
 	set_targets_gauge(c);
@@ -535,7 +574,7 @@ static void note_target(collector_t *c, pod_target *pt)
 	char *list = pprof_types_format(pt->types);
 	snprintf(types, sizeof(types), "%s", list);
 	free(list);
-	log_event(LOG_INFO, "target added", "pod", pt->key, "url", pt->base_url, "service",
+	log_event(LOG_INFO, "target added", "pod", pt->id, "url", pt->base_url, "service",
 		  pt->service, "profiles", types, NULL);
 	pod_tls_note_target(&pt->tls, pt->key);
 	schedule_target(c, t);
@@ -544,16 +583,25 @@ static void note_target(collector_t *c, pod_target *pt)
 static void on_pod(const kube_pod *pod, void *arg)
 {
 	collector_t *c = arg;
-	pod_target *pt = NULL;
-	char err[512];
-	enum pod_verdict v = pod_target_from(pod, &c->opt->defaults, &pt, err, sizeof(err));
+	pod_targets ts;
+	char err[1024];
+	enum pod_verdict v = pod_targets_from(pod, &c->opt->defaults, &ts, err, sizeof(err));
 	char *key = xasprintf("%s/%s", pod->ns, pod->name);
-	if (v == POD_TARGET)
-		note_target(c, pt);
-	else if (v == POD_INVALID)
-		note_invalid(c, key, err);
-	else
-		remove_target(c, key, err);
+	if (v == POD_TARGET) {
+		remove_pod_targets(c, key, &ts, ts.refused, "changed");
+		if (ts.refused)
+			note_invalid(c, key, ts.refused, 1);
+		for (size_t i = 0; i < ts.n; i++) {
+			note_target(c, ts.v[i]);
+			ts.v[i] = NULL;
+		}
+		pod_targets_clear(&ts);
+	} else if (v == POD_INVALID) {
+		remove_pod_targets(c, key, NULL, err, "invalid annotation");
+		note_invalid(c, key, err, 0);
+	} else {
+		remove_pod_targets(c, key, NULL, NULL, err);
+	}
 	free(key);
 }
 
@@ -561,7 +609,7 @@ static void on_delete(const kube_pod *pod, void *arg)
 {
 	collector_t *c = arg;
 	char *key = xasprintf("%s/%s", pod->ns, pod->name);
-	remove_target(c, key, "pod deleted");
+	remove_pod_targets(c, key, NULL, NULL, "pod deleted");
 	free(key);
 }
 

@@ -23,6 +23,7 @@ struct settings {
 	const char *node_name, *kubeconfig, *context;
 	const char *profefe_url, *profefe_ca, *profefe_token, *profefe_header;
 	const char *profiles, *default_path, *metrics_addr, *log_format, *log_level;
+	const char *pod_labels;
 	const char *spool_dir;
 	const char *pod_ca, *pod_credentials_dir;
 	double interval, jitter, connect_timeout, fetch_timeout, cpu_margin;
@@ -65,6 +66,9 @@ static const flag_spec specs[] = {
 	 "pprof port when profefe.com/port is not set"},
 	{"default-path", 0, "KPROFEFE_DEFAULT_PATH", FLAG_STRING, &s.default_path,
 	 "/debug/pprof", "pprof path when profefe.com/path is not set"},
+	{"pod-labels", 0, "KPROFEFE_POD_LABELS", FLAG_STRING, &s.pod_labels, "",
+	 "pod labels copied into profile labels, a comma list: app.kubernetes.io/version is "
+	 "stored as version, release=app.kubernetes.io/version as release"},
 	{"max-concurrency", 0, "KPROFEFE_MAX_CONCURRENCY", FLAG_INT, &s.max_concurrency, "1024",
 	 "profile fetches in flight at most (CPU profiles and deltas first; --memory-budget "
 	 "also bounds them)"},
@@ -149,6 +153,7 @@ struct app {
 	collector_t *collector;
 	metrics_server *metrics;
 	collector_options copt;
+	pod_label_map pod_labels; /* copt.defaults.labels */
 	pod_tls_options pod_tls;
 	budget_t *budget;
 	ev_signal sigterm, sigint;
@@ -257,6 +262,12 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 		o->defaults.max_cpu_seconds = fit > 1 ? fit : 1;
 	if (pprof_types_parse(s.profiles, &o->defaults.types, err, errlen) != 0)
 		return -1;
+	char why[512];
+	if (pod_label_map_parse(s.pod_labels, &app->pod_labels, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--pod-labels: %s", why);
+		return -1;
+	}
+	o->defaults.labels = &app->pod_labels;
 	char *path = NULL;
 	if (pod_path_check(s.default_path, &path, err, errlen) != 0)
 		return -1;
@@ -444,6 +455,7 @@ static void stop_services(struct app *app)
 	metrics_server_free(app->metrics);
 	loop_free(app->loop);
 	budget_free(app->budget);
+	pod_label_map_clear(&app->pod_labels);
 	metrics_reset();
 }
 
@@ -494,6 +506,7 @@ int main(int argc, char **argv)
 	    fill_collector_options(&app, err, sizeof(err)) != 0) {
 		loop_free(app.loop);
 		budget_free(app.budget);
+		pod_label_map_clear(&app.pod_labels);
 		return usage_error(err);
 	}
 	signal(SIGPIPE, SIG_IGN);

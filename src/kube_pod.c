@@ -18,6 +18,23 @@ static void kv_free(kube_kv *kv, size_t n)
 	free(kv);
 }
 
+static void containers_free(kube_container *c, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		free(c[i].name);
+		free(c[i].image);
+		free(c[i].image_id);
+		for (j = 0; j < c[i].n_ports; j++) {
+			free(c[i].ports[j].name);
+			free(c[i].ports[j].protocol);
+		}
+		free(c[i].ports);
+	}
+	free(c);
+}
+
 void kube_pod_free(kube_pod *pod)
 {
 	size_t i;
@@ -38,6 +55,7 @@ void kube_pod_free(kube_pod *pod)
 		free(pod->owners[i].name);
 	}
 	free(pod->owners);
+	containers_free(pod->containers, pod->n_containers);
 	free(pod);
 }
 
@@ -120,6 +138,112 @@ static int owners(yajl_val meta, kube_pod *pod, char *err, size_t errlen)
 	return 0;
 }
 
+/* A JSON array member, absent or null as NULL; -1 when of another type. */
+static int opt_array(yajl_val obj, const char *key, yajl_val *out)
+{
+	yajl_val a = kube_json_get(obj, key);
+
+	*out = NULL;
+	if (a == NULL || YAJL_IS_NULL(a))
+		return 0;
+	if (!YAJL_IS_ARRAY(a))
+		return -1;
+	*out = a;
+	return 0;
+}
+
+static int ports(yajl_val c, const char *where, size_t ci, kube_container *k, char *err,
+		 size_t errlen)
+{
+	yajl_val arr;
+	size_t i;
+
+	if (opt_array(c, "ports", &arr) < 0)
+		return kube_errf(err, errlen, "pod spec.%s[%zu].ports is not a list", where, ci);
+	if (arr == NULL)
+		return 0;
+	k->ports = xcalloc(arr->u.array.len + 1, sizeof(*k->ports));
+	for (i = 0; i < arr->u.array.len; i++) {
+		yajl_val p = arr->u.array.values[i], num = kube_json_get(p, "containerPort");
+		const char *name, *proto;
+
+		if (!YAJL_IS_OBJECT(p) || !YAJL_IS_INTEGER(num) || YAJL_GET_INTEGER(num) < 1 ||
+		    YAJL_GET_INTEGER(num) > 65535 || kube_json_str(p, "name", &name) < 0 ||
+		    kube_json_str(p, "protocol", &proto) < 0)
+			return kube_errf(err, errlen, "pod spec.%s[%zu].ports[%zu] needs a "
+					 "containerPort in 1..65535 and string name and protocol",
+					 where, ci, i);
+		k->ports[i].port = (int)YAJL_GET_INTEGER(num);
+		k->ports[i].name = xstrdup(name ? name : "");
+		k->ports[i].protocol = xstrdup(proto && proto[0] ? proto : "TCP");
+		k->n_ports = i + 1;
+	}
+	return 0;
+}
+
+/* Appends the containers of spec.<where>; init containers only when they are sidecars. */
+static int containers(yajl_val spec, const char *where, int init, kube_pod *pod, char *err,
+		      size_t errlen)
+{
+	yajl_val arr;
+	size_t i;
+
+	if (opt_array(spec, where, &arr) < 0)
+		return kube_errf(err, errlen, "pod spec.%s is not a list", where);
+	if (arr == NULL)
+		return 0;
+	pod->containers = xrealloc(pod->containers, (pod->n_containers + arr->u.array.len + 1) *
+							    sizeof(*pod->containers));
+	for (i = 0; i < arr->u.array.len; i++) {
+		yajl_val c = arr->u.array.values[i];
+		const char *name, *image, *restart;
+		kube_container *k;
+
+		if (!YAJL_IS_OBJECT(c) || kube_json_str(c, "name", &name) < 0 || name == NULL ||
+		    kube_json_str(c, "image", &image) < 0 ||
+		    kube_json_str(c, "restartPolicy", &restart) < 0)
+			return kube_errf(err, errlen, "pod spec.%s[%zu] needs a name, and a string "
+					 "image and restartPolicy", where, i);
+		if (init && (restart == NULL || strcmp(restart, "Always") != 0))
+			continue;
+		k = &pod->containers[pod->n_containers++];
+		memset(k, 0, sizeof(*k));
+		k->name = xstrdup(name);
+		k->image = xstrdup(image ? image : "");
+		k->image_id = xstrdup("");
+		k->sidecar = init;
+		if (ports(c, where, i, k, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Sets image_id from status.<where>[] (matched by container name). */
+static int image_ids(yajl_val status, const char *where, kube_pod *pod, char *err,
+		     size_t errlen)
+{
+	yajl_val arr;
+	size_t i, j;
+
+	if (opt_array(status, where, &arr) < 0)
+		return kube_errf(err, errlen, "pod status.%s is not a list", where);
+	for (i = 0; arr != NULL && i < arr->u.array.len; i++) {
+		const char *name, *id;
+
+		if (kube_json_str(arr->u.array.values[i], "name", &name) < 0 ||
+		    kube_json_str(arr->u.array.values[i], "imageID", &id) < 0)
+			return kube_errf(err, errlen, "pod status.%s[%zu] has a name or imageID "
+					 "that is not a string", where, i);
+		for (j = 0; name != NULL && id != NULL && j < pod->n_containers; j++) {
+			if (strcmp(pod->containers[j].name, name) != 0)
+				continue;
+			free(pod->containers[j].image_id);
+			pod->containers[j].image_id = xstrdup(id);
+		}
+	}
+	return 0;
+}
+
 static int required(yajl_val meta, const char *key, char **out, char *err, size_t errlen)
 {
 	const char *s;
@@ -161,7 +285,11 @@ kube_pod *kube_pod_from_json(yajl_val obj, char *err, size_t errlen)
 	    opt_str(status, "status", "podIP", &pod->pod_ip, err, errlen) < 0 ||
 	    string_map(meta, "annotations", &pod->annotations, &pod->n_annotations, err, errlen) < 0 ||
 	    string_map(meta, "labels", &pod->labels, &pod->n_labels, err, errlen) < 0 ||
-	    owners(meta, pod, err, errlen) < 0) {
+	    owners(meta, pod, err, errlen) < 0 ||
+	    containers(spec, "containers", 0, pod, err, errlen) < 0 ||
+	    containers(spec, "initContainers", 1, pod, err, errlen) < 0 ||
+	    image_ids(status, "containerStatuses", pod, err, errlen) < 0 ||
+	    image_ids(status, "initContainerStatuses", pod, err, errlen) < 0) {
 		kube_pod_free(pod);
 		return NULL;
 	}
@@ -196,6 +324,42 @@ const kube_owner *kube_pod_controller(const kube_pod *pod)
 	for (i = 0; i < pod->n_owners; i++)
 		if (pod->owners[i].controller)
 			return &pod->owners[i];
+	return NULL;
+}
+
+static int is_tcp(const kube_port *p)
+{
+	return strcmp(p->protocol, "TCP") == 0;
+}
+
+const kube_port *kube_pod_named_port(const kube_pod *pod, const char *name,
+				     const kube_container **container)
+{
+	size_t i, j;
+
+	for (i = 0; i < pod->n_containers; i++) {
+		for (j = 0; j < pod->containers[i].n_ports; j++) {
+			const kube_port *p = &pod->containers[i].ports[j];
+
+			if (is_tcp(p) && p->name[0] != '\0' && strcmp(p->name, name) == 0) {
+				*container = &pod->containers[i];
+				return p;
+			}
+		}
+	}
+	*container = NULL;
+	return NULL;
+}
+
+const kube_container *kube_pod_port_container(const kube_pod *pod, int port)
+{
+	size_t i, j;
+
+	for (i = 0; i < pod->n_containers; i++)
+		for (j = 0; j < pod->containers[i].n_ports; j++)
+			if (is_tcp(&pod->containers[i].ports[j]) &&
+			    pod->containers[i].ports[j].port == port)
+				return &pod->containers[i];
 	return NULL;
 }
 

@@ -13,7 +13,8 @@ const metric_def metrics_defs[METRIC_COUNT] = {
 	[METRIC_TARGETS] = {"kprofefe_targets", METRIC_GAUGE,
 			    "Pprof servers of this node's pods being scraped.", NULL, 0},
 	[METRIC_TARGETS_INVALID_TOTAL] = {"kprofefe_targets_invalid_total", METRIC_COUNTER,
-					  "Pods skipped for an invalid profefe.com annotation.",
+					  "Pods skipped for an invalid profefe.com annotation, or "
+					  "with items of their profefe.com/port list refused.",
 					  NULL, 0},
 	[METRIC_PROFILES_COLLECTED_TOTAL] = {"kprofefe_profiles_collected_total", METRIC_COUNTER,
 					     "Profiles fetched and handed to the upload queue, "

@@ -318,6 +318,24 @@ void pod_tls_clear(pod_tls *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* A copy of s, NULL for NULL. */
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void pod_tls_copy(pod_tls *dst, const pod_tls *src)
+{
+	*dst = *src;
+	dst->ca_file = dup_or_null(src->ca_file);
+	dst->server_name = dup_or_null(src->server_name);
+	dst->credentials = dup_or_null(src->credentials);
+	dst->cert_path = dup_or_null(src->cert_path);
+	dst->key_path = dup_or_null(src->key_path);
+	dst->token.path = dup_or_null(src->token.path);
+	dst->token.header = dup_or_null(src->token.header);
+}
+
 int pod_tls_equal(const pod_tls *a, const pod_tls *b)
 {
 	return a->https == b->https && a->insecure == b->insecure && str_eq(a->ca_file, b->ca_file) &&

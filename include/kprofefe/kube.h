@@ -141,6 +141,24 @@ typedef struct kube_owner {
 	int controller; /* ownerReferences[].controller is true */
 } kube_owner;
 
+/* A containerPort of spec.containers[].ports[]. */
+typedef struct kube_port {
+	char *name;     /* "" when unnamed */
+	int port;       /* containerPort, 1..65535 */
+	char *protocol; /* "TCP" when absent */
+} kube_port;
+
+/* A container that runs for the pod's life: spec.containers[], then the sidecars
+ * (spec.initContainers[] with restartPolicy Always), in that order. */
+typedef struct kube_container {
+	char *name;
+	char *image;    /* spec image as written, "" when absent */
+	char *image_id; /* status.(init)containerStatuses[].imageID, "" until known */
+	int sidecar;    /* an init container with restartPolicy Always */
+	kube_port *ports;
+	size_t n_ports;
+} kube_container;
+
 /* A pod as the API server sent it, only the parts kprofefe uses. Every string owned by
  * the pod and never NULL ("" when absent) except where noted. */
 typedef struct kube_pod {
@@ -158,6 +176,8 @@ typedef struct kube_pod {
 	size_t n_labels;
 	kube_owner *owners;
 	size_t n_owners;
+	kube_container *containers;
+	size_t n_containers;
 } kube_pod;
 
 /* Reads a Pod object (borrowed). Requires metadata.name, .namespace and .uid as strings;
@@ -172,6 +192,12 @@ const char *kube_pod_annotation(const kube_pod *pod, const char *key);
 const char *kube_pod_label(const kube_pod *pod, const char *key);
 /* The owner reference with controller=true, or NULL. Borrowed. */
 const kube_owner *kube_pod_controller(const kube_pod *pod);
+/* The TCP port named name (a containerPort's name) and its container, or NULL. A name
+ * declared twice gives the first. Borrowed. */
+const kube_port *kube_pod_named_port(const kube_pod *pod, const char *name,
+				     const kube_container **container);
+/* The container that declares TCP port number port, or NULL. Borrowed. */
+const kube_container *kube_pod_port_container(const kube_pod *pod, int port);
 
 typedef struct kube_pod_list {
 	kube_pod **pods; /* owned */

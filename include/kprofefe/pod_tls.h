@@ -71,6 +71,8 @@ typedef struct pod_tls {
 int pod_tls_read(const kube_pod *pod, const pod_tls_options *opt, pod_tls *out,
 		 const char **key, const char **value, char *why, size_t whylen);
 void pod_tls_clear(pod_tls *t);
+/* dst (uninitialized) gets its own copy of src: the targets of one pod's port list. */
+void pod_tls_copy(pod_tls *dst, const pod_tls *src);
 /* Non-zero when a and b fetch the same way (the cached token aside). */
 int pod_tls_equal(const pod_tls *a, const pod_tls *b);
 

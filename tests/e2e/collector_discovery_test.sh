@@ -30,10 +30,12 @@ for service in "svc-$ns" "web-$ns" "bare-$ns"; do
 	done
 done
 
-# Labels: namespace, pod, node, from=kube-profefe (and delta=false: a heap profile is a snapshot).
+# Labels: namespace, pod, node, from=kube-profefe, the pod's only container and its image
+# (and delta=false: a heap profile is a snapshot).
 labels=$(profefe_profiles "web-$ns" heap "namespace=$ns" |
 	jq -r '.[0].labels | map("\(.key)=\(.value)") | sort | join(",")')
-assert_eq "delta=false,from=kube-profefe,namespace=$ns,node=node-a,pod=web-7d9f8c-x1" "$labels" "labels of web's heap profile"
+assert_eq "container=app,delta=false,from=kube-profefe,image=kprofefe/pprof-target:test,namespace=$ns,node=node-a,pod=web-7d9f8c-x1" \
+	"$labels" "labels of web's heap profile"
 
 # Nothing from node-b's pod (its service would be its name) nor the unannotated one.
 for service in "other-$ns" "quiet-$ns"; do

@@ -150,7 +150,8 @@ assert_contains "$(json_lines "pod skipped: invalid annotation" | jq -r --arg po
 
 # Hostile pods: refused, each failure with its reason.
 for p in "${!REASONS[@]}"; do
-	wait_for 30 bash -c "jq -eR --arg pod '$ns/$p' 'fromjson? | select(.msg == \"profile fetch failed\" and .pod == \$pod)' '$E2E_TMP/tls.log' >/dev/null"
+	# shellcheck disable=SC2016 # jq's $pod
+	wait_for 30 log_json_has "$E2E_TMP/tls.log" --arg pod "$ns/$p" '.msg == "profile fetch failed" and .pod == $pod'
 	reasons=$(json_lines "profile fetch failed" | jq -r --arg pod "$ns/$p" 'select(.pod == $pod) | .reason' | sort -u | paste -sd,)
 	assert_eq "${REASONS[$p]}" "$reasons" "fetch failure reasons of $p (log: $(json_lines "profile fetch failed" | grep -F "\"$ns/$p\"" | head -2))"
 	assert_eq 0 "$(profefe_count "tls-$p" cpu)" "profiles stored for hostile pod $p"

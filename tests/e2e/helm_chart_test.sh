@@ -142,7 +142,7 @@ profefe:
   ca: |
 $(sed 's/^/    /' <<<"$pem")
   token: s3cret-token
-collector: {profiles: "cpu,heap", interval: 30s, cpuSeconds: 5, delta: false, spoolMaxBytes: 1Gi, spoolMaxAge: 2h,
+collector: {profiles: "cpu,heap", interval: 30s, cpuSeconds: 5, delta: false, podLabels: "app.kubernetes.io/version,team=example.com/team", spoolMaxBytes: 1Gi, spoolMaxAge: 2h,
   shutdownGraceSeconds: 40, metricsPort: 9200, logFormat: logfmt, logLevel: debug}
 extraArgs: [--jitter=5s, --max-concurrency=16]
 extraEnv: [{name: KPROFEFE_BATCH_SIZE, value: "50"}]
@@ -180,7 +180,7 @@ assert_eq s3cret-token "$(jq -r .data.token <<<"$secret" | base64 -d)" "the toke
 assert_eq '{"key":"token","name":"kprofefe-profefe-token"}' \
 	"$(v "$c" '.env[] | select(.name == "KPROFEFE_PROFEFE_TOKEN") | .valueFrom.secretKeyRef')" "the token's env"
 grep -q s3cret-token <<<"$(jq 'del(.[] | select(.kind == "Secret"))' <<<"$set_objs")" && fail "the token appears outside its Secret"
-want='{"KPROFEFE_CPU_SECONDS":"5","KPROFEFE_DELTA":"false","KPROFEFE_INTERVAL":"30s","KPROFEFE_LOG_FORMAT":"logfmt","KPROFEFE_LOG_LEVEL":"debug","KPROFEFE_METRICS_ADDR":":9200","KPROFEFE_PROFILES":"cpu,heap","KPROFEFE_SHUTDOWN_GRACE":"40s","KPROFEFE_SPOOL_MAX_AGE":"2h","KPROFEFE_SPOOL_MAX_BYTES":"1Gi"}'
+want='{"KPROFEFE_CPU_SECONDS":"5","KPROFEFE_DELTA":"false","KPROFEFE_INTERVAL":"30s","KPROFEFE_LOG_FORMAT":"logfmt","KPROFEFE_LOG_LEVEL":"debug","KPROFEFE_METRICS_ADDR":":9200","KPROFEFE_POD_LABELS":"app.kubernetes.io/version,team=example.com/team","KPROFEFE_PROFILES":"cpu,heap","KPROFEFE_SHUTDOWN_GRACE":"40s","KPROFEFE_SPOOL_MAX_AGE":"2h","KPROFEFE_SPOOL_MAX_BYTES":"1Gi"}'
 assert_eq "$want" "$(v "$cm" 'with_entries(select(.key | IN("PROFEFE_URL", "KPROFEFE_PROFEFE_CA", "KPROFEFE_SPOOL_DIR") | not))')" "the collector's settings"
 assert_eq 50 "$(v "$pod" .terminationGracePeriodSeconds)" "terminationGracePeriodSeconds (shutdown grace + 10)"
 assert_eq '[9200]' "$(v "$c" '[.ports[] | select(.name == "metrics") | .containerPort]')" "the metrics port"
@@ -235,6 +235,7 @@ refused "at '/collector/logLevel': value must be one of 'debug', 'info', 'warn',
 refused "at '/collector/cpuSeconds': got string, want integer" --set-string collector.cpuSeconds=ten
 refused "at '/collector/metricsPort': maximum: got 70,000, want 65,535" --set collector.metricsPort=70000
 refused "at '/collector/profiles': 'cpu,memory' does not match pattern" --set 'collector.profiles=cpu\,memory'
+refused "at '/collector/podLabels': 'version=' does not match pattern" --set 'collector.podLabels=version='
 refused "at '/spool/hostPath': '/' does not match pattern" --set spool.hostPath=/
 refused "at '/spool/hostPath': 'var/spool' does not match pattern" --set spool.hostPath=var/spool
 refused "at '/image': additional properties 'tags' not allowed" --set image.tags=1.0

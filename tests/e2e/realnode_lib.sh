@@ -61,6 +61,19 @@ write_overlay() {
 	EOF
 }
 
+# target_container NAME PORT-NAME PORT: a pprof-target container of a pod
+# template, as YAML indented for deploy_app's containers list.
+target_container() {
+	cat <<-EOF
+		        - name: $1
+		          image: $KPROFEFE_TARGET_IMAGE
+		          imagePullPolicy: Never
+		          args: ["--addr", ":$3", "--cpu-ms", "5", "--cpu-ms-profiling", "50"]
+		          ports: [{name: $2, containerPort: $3}]
+		          readinessProbe: {httpGet: {path: /healthz, port: $2}, periodSeconds: 2}
+	EOF
+}
+
 # deploy_app NAME REPLICAS: an annotated Deployment of the pprof target.
 deploy_app() {
 	kubectl apply -f - >/dev/null <<-EOF || fail "creating Deployment $APP_NS/$1"
@@ -78,12 +91,7 @@ deploy_app() {
 		      nodeSelector: {kubernetes.io/hostname: $NODE}
 		      terminationGracePeriodSeconds: 2
 		      containers:
-		        - name: app
-		          image: $KPROFEFE_TARGET_IMAGE
-		          imagePullPolicy: Never
-		          args: ["--addr", ":6060", "--cpu-ms", "5", "--cpu-ms-profiling", "50"]
-		          ports: [{name: pprof, containerPort: 6060}]
-		          readinessProbe: {httpGet: {path: /healthz, port: pprof}, periodSeconds: 2}
+		$(target_container app pprof 6060)
 	EOF
 }
 

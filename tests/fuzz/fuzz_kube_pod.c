@@ -15,6 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void target(const kube_pod *pod)
 {
 	pod_target *t = NULL;
+	pod_targets ts;
+	pod_label_map m;
+	pod_defaults d;
 	char err[256];
 	char *svc = pod_service_name(pod);
 
@@ -22,6 +25,15 @@ static void target(const kube_pod *pod)
 	(void)kube_pod_controller(pod);
 	if (pod_target_from(pod, NULL, &t, err, sizeof(err)) == POD_TARGET)
 		pod_target_free(t);
+	/* Every port list and copied label, as the collector asks for them. */
+	pod_defaults_init(&d);
+	if (pod_label_map_parse("app.kubernetes.io/version,team=example.com/team,app", &m, err,
+				sizeof(err)) != 0)
+		abort();
+	d.labels = &m;
+	if (pod_targets_from(pod, &d, &ts, err, sizeof(err)) == POD_TARGET)
+		pod_targets_clear(&ts);
+	pod_label_map_clear(&m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

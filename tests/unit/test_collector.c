@@ -149,18 +149,19 @@ static void on_round(int targets, int failures, void *arg)
 	w.round_failures = failures;
 }
 
-/* A running pod of node-a with the given profile types and profefe.com/delta, as the
- * watch would hand it. */
-static void pod_event_delta(const char *name, const char *profiles, const char *delta,
-			    int deleted)
+/* A running pod of node-a with the given profile types, profefe.com/delta and
+ * profefe.com/port (NULL: none), as the watch would hand it. */
+static void pod_event_full(const char *name, const char *profiles, const char *delta,
+			   const char *ports, int deleted)
 {
 	char *json = xasprintf(
 		"{\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\",\"uid\":\"u-%s\","
 		"\"annotations\":{\"profefe.com/enable\":\"true\",\"profefe.com/profiles\":\"%s\","
-		"\"profefe.com/delta\":\"%s\"}},"
+		"\"profefe.com/delta\":\"%s\"%s%s%s}},"
 		"\"spec\":{\"nodeName\":\"node-a\"},"
 		"\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.%d\"}}",
-		name, name, profiles, delta, name[0]);
+		name, name, profiles, delta, ports ? ",\"profefe.com/port\":\"" : "",
+		ports ? ports : "", ports ? "\"" : "", name[0]);
 	char err[256];
 	yajl_val v = yajl_tree_parse(json, err, sizeof(err));
 	assert_non_null(v);
@@ -178,7 +179,19 @@ static void pod_event_delta(const char *name, const char *profiles, const char *
 
 static void pod_event(const char *name, const char *profiles, int deleted)
 {
-	pod_event_delta(name, profiles, "false", deleted);
+	pod_event_full(name, profiles, "false", NULL, deleted);
+}
+
+static void pod_event_ports(const char *name, const char *profiles, const char *ports,
+			    int deleted)
+{
+	pod_event_full(name, profiles, "false", ports, deleted);
+}
+
+static void pod_event_delta(const char *name, const char *profiles, const char *delta,
+			    int deleted)
+{
+	pod_event_full(name, profiles, delta, NULL, deleted);
 }
 
 struct env {
@@ -375,6 +388,44 @@ static void test_target_removed_mid_fetch(void **state)
 	assert_int_equal(running_count(), 0);
 }
 
+/* A pod's port list: one target per port, a refused item said once and the others kept,
+ * a changed list replacing the pod's targets, and all of them gone with the pod. */
+static void test_pod_ports(void **state)
+{
+	struct env *e = *state;
+	start(e);
+	pod_event_ports("a", "heap", "6060,7070", 0);
+	w.cb.on_synced(w.cb.arg);
+	assert_int_equal(collector_targets(e->c), 2);
+	assert_true(run_until_fetches(e, 2));
+	int ports = (strstr(w.fetches[0].url, "//10.1.0.97:6060/") != NULL) +
+		    (strstr(w.fetches[1].url, "//10.1.0.97:7070/") != NULL) +
+		    (strstr(w.fetches[0].url, "//10.1.0.97:7070/") != NULL) +
+		    (strstr(w.fetches[1].url, "//10.1.0.97:6060/") != NULL);
+	assert_int_equal(ports, 2);
+
+	/* A bad item: counted once however often the pod is seen; its targets go on. */
+	pod_event_ports("a", "heap", "6060,7070,nope", 0);
+	pod_event_ports("a", "heap", "6060,7070,nope", 0);
+	assert_true(metrics_get(METRIC_TARGETS_INVALID_TOTAL, NULL) == 1);
+	assert_int_equal(collector_targets(e->c), 2);
+	assert_true(w.fetches[0].running && w.fetches[1].running);
+
+	/* One port left: the other target goes, the one left is another target (named by
+	 * the pod alone), so both fetches end. */
+	pod_event_ports("a", "heap", "7070", 0);
+	assert_int_equal(collector_targets(e->c), 1);
+	assert_true(w.fetches[0].canceled && w.fetches[1].canceled);
+	assert_true(run_until_fetches(e, 3));
+	assert_non_null(strstr(w.fetches[2].url, "//10.1.0.97:7070/"));
+
+	pod_event_ports("a", "heap", "6060,7070", 0);
+	assert_int_equal(collector_targets(e->c), 2);
+	pod_event_ports("a", "heap", "6060,7070", 1);
+	assert_int_equal(collector_targets(e->c), 0);
+	assert_int_equal(running_count(), 0);
+}
+
 /* --once: not listed, then unfinished, then done; a failure makes it "failed". */
 static void test_once_status(void **state)
 {
@@ -483,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_busy_not_retried_into_next_round, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_target_removed_mid_fetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pod_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_once_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_once_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_once_without_targets, setup, teardown),

@@ -130,6 +130,85 @@ static void test_malformed(void **state)
 	check_bad("{\"metadata\":{" META "},\"spec\":{\"nodeName\":true}}", "spec.nodeName");
 	check_bad("{\"metadata\":{" META "},\"status\":{\"podIP\":[]}}", "status.podIP");
 	check_bad("{\"metadata\":{" META "},\"status\":7}", "status");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":{}}}", "spec.containers");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":[{}]}}", "spec.containers[0]");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":[{\"name\":\"a\","
+		  "\"image\":1}]}}", "spec.containers[0]");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"initContainers\":[{\"name\":\"a\","
+		  "\"restartPolicy\":true}]}}", "spec.initContainers[0]");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":[{\"name\":\"a\","
+		  "\"ports\":{}}]}}", "spec.containers[0].ports");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":[{\"name\":\"a\","
+		  "\"ports\":[{\"containerPort\":\"80\"}]}]}}", "spec.containers[0].ports[0]");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":[{\"name\":\"a\","
+		  "\"ports\":[{\"containerPort\":70000}]}]}}", "ports[0] needs a containerPort");
+	check_bad("{\"metadata\":{" META "},\"spec\":{\"containers\":[{\"name\":\"a\","
+		  "\"ports\":[{\"containerPort\":80},{\"containerPort\":81,\"name\":5}]}]}}",
+		  "ports[1]");
+	check_bad("{\"metadata\":{" META "},\"status\":{\"containerStatuses\":7}}",
+		  "status.containerStatuses");
+	check_bad("{\"metadata\":{" META "},\"status\":{\"initContainerStatuses\":[{"
+		  "\"name\":\"a\",\"imageID\":1}]}}", "status.initContainerStatuses[0]");
+}
+
+static void test_containers(void **state)
+{
+	char err[256] = "";
+	kube_pod *pod = parse(
+		"{\"metadata\":{" META "},\"spec\":{"
+		"\"initContainers\":[{\"name\":\"setup\",\"image\":\"busybox\",\"ports\":["
+		"{\"name\":\"init\",\"containerPort\":9090}]},"
+		"{\"name\":\"proxy\",\"image\":\"auth/proxy:1.4\",\"restartPolicy\":\"Always\","
+		"\"ports\":[{\"name\":\"admin\",\"containerPort\":7070,\"protocol\":\"TCP\"}]}],"
+		"\"containers\":[{\"name\":\"app\",\"image\":\"shop/web:v2\",\"ports\":["
+		"{\"containerPort\":8080},"
+		"{\"name\":\"dns\",\"containerPort\":5353,\"protocol\":\"UDP\"},"
+		"{\"name\":\"pprof\",\"containerPort\":6060}]},"
+		"{\"name\":\"bare\",\"ports\":null}]},"
+		"\"status\":{\"containerStatuses\":[{\"name\":\"app\",\"imageID\":"
+		"\"shop/web@sha256:01\"},{\"name\":\"gone\",\"imageID\":\"x\"},{\"name\":\"bare\"}],"
+		"\"initContainerStatuses\":[{\"name\":\"proxy\",\"imageID\":\"sha256:02\"}]}}",
+		err, sizeof(err));
+	const kube_container *c;
+	const kube_port *p;
+
+	(void)state;
+	if (pod == NULL)
+		fail_msg("%s", err);
+	/* The containers first, then the sidecars; a plain init container is left out. */
+	assert_int_equal(pod->n_containers, 3);
+	assert_string_equal(pod->containers[0].name, "app");
+	assert_string_equal(pod->containers[0].image, "shop/web:v2");
+	assert_string_equal(pod->containers[0].image_id, "shop/web@sha256:01");
+	assert_int_equal(pod->containers[0].sidecar, 0);
+	assert_int_equal(pod->containers[0].n_ports, 3);
+	assert_string_equal(pod->containers[0].ports[0].name, "");
+	assert_string_equal(pod->containers[0].ports[0].protocol, "TCP");
+	assert_string_equal(pod->containers[0].ports[1].protocol, "UDP");
+	assert_string_equal(pod->containers[1].name, "bare");
+	assert_string_equal(pod->containers[1].image, "");
+	assert_string_equal(pod->containers[1].image_id, "");
+	assert_int_equal(pod->containers[1].n_ports, 0);
+	assert_string_equal(pod->containers[2].name, "proxy");
+	assert_int_equal(pod->containers[2].sidecar, 1);
+	assert_string_equal(pod->containers[2].image_id, "sha256:02");
+
+	p = kube_pod_named_port(pod, "pprof", &c);
+	assert_non_null(p);
+	assert_int_equal(p->port, 6060);
+	assert_string_equal(c->name, "app");
+	p = kube_pod_named_port(pod, "admin", &c);
+	assert_non_null(p);
+	assert_string_equal(c->name, "proxy");
+	assert_null(kube_pod_named_port(pod, "dns", &c)); /* UDP */
+	assert_null(c);
+	assert_null(kube_pod_named_port(pod, "init", &c)); /* not running with the pod */
+	assert_null(kube_pod_named_port(pod, "", &c));     /* unnamed ports have no name */
+	assert_string_equal(kube_pod_port_container(pod, 8080)->name, "app");
+	assert_string_equal(kube_pod_port_container(pod, 7070)->name, "proxy");
+	assert_null(kube_pod_port_container(pod, 5353));
+	assert_null(kube_pod_port_container(pod, 9090));
+	kube_pod_free(pod);
 }
 
 static void test_list(void **state)
@@ -228,7 +307,7 @@ int main(void)
 		cmocka_unit_test(test_full_pod),       cmocka_unit_test(test_minimal_pod),
 		cmocka_unit_test(test_malformed),      cmocka_unit_test(test_list),
 		cmocka_unit_test(test_list_malformed), cmocka_unit_test(test_proxy_path),
-		cmocka_unit_test(test_list_pages),
+		cmocka_unit_test(test_list_pages),     cmocka_unit_test(test_containers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

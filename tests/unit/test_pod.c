@@ -11,6 +11,7 @@
 
 #include "kprofefe/pod.h"
 #include "kprofefe/pprof.h"
+#include "kprofefe/profefe.h"
 #include "kprofefe/xalloc.h"
 
 /* A Pod object as the API server sends it: annotations, labels and ownerReferences
@@ -24,6 +25,8 @@ typedef struct pod_spec {
 	const char *ip;
 	const char *node;
 	int deleting;
+	const char *spec;   /* more members of spec ("\"containers\":[...]"), or NULL */
+	const char *status; /* more members of status, or NULL */
 } pod_spec;
 
 static kube_pod *make_pod(const pod_spec *s)
@@ -33,18 +36,20 @@ static kube_pod *make_pod(const pod_spec *s)
 	yajl_val v;
 	kube_pod *pod;
 
-	status = xasprintf("%s%s%s%s%s%s%s", s->phase ? "\"phase\":\"" : "",
+	status = xasprintf("%s%s%s%s%s%s%s%s%s", s->phase ? "\"phase\":\"" : "",
 			   s->phase ? s->phase : "", s->phase ? "\"" : "",
 			   s->phase && s->ip ? "," : "", s->ip ? "\"podIP\":\"" : "",
-			   s->ip ? s->ip : "", s->ip ? "\"" : "");
+			   s->ip ? s->ip : "", s->ip ? "\"" : "",
+			   s->status && (s->phase || s->ip) ? "," : "", s->status ? s->status : "");
 	json = xasprintf("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\","
 			 "\"uid\":\"u-1\",\"resourceVersion\":\"7\"%s"
 			 ",\"annotations\":{%s},\"labels\":{%s},\"ownerReferences\":[%s]},"
-			 "\"spec\":{\"nodeName\":\"%s\"},\"status\":{%s}}",
+			 "\"spec\":{\"nodeName\":\"%s\"%s%s},\"status\":{%s}}",
 			 s->name ? s->name : "web-1",
 			 s->deleting ? ",\"deletionTimestamp\":\"2024-05-01T10:00:00Z\"" : "",
 			 s->annotations ? s->annotations : "", s->labels ? s->labels : "",
-			 s->owners ? s->owners : "", s->node ? s->node : "", status);
+			 s->owners ? s->owners : "", s->node ? s->node : "", s->spec ? "," : "",
+			 s->spec ? s->spec : "", status);
 	v = yajl_tree_parse(json, err, sizeof(err));
 	if (v == NULL)
 		fail_msg("bad test JSON %s: %s", json, err);
@@ -460,6 +465,354 @@ static void test_equal(void **state)
 	pod_target_free(NULL);
 }
 
+
+/* ---- several targets per pod ---- */
+
+/* An app container declaring pprof=6060 and http=8080, a Go sidecar (an init container
+ * with restartPolicy Always) declaring admin=7070, a plain init container declaring
+ * init=9090 (it has ended by the time the pod runs), and a UDP port named dns. */
+#define CONTAINERS                                                                         \
+	"\"containers\":[{\"name\":\"app\",\"image\":\"shop/web:v2\",\"ports\":["             \
+	"{\"name\":\"pprof\",\"containerPort\":6060,\"protocol\":\"TCP\"},"                  \
+	"{\"name\":\"http\",\"containerPort\":8080},"                                         \
+	"{\"name\":\"dns\",\"containerPort\":5353,\"protocol\":\"UDP\"}]}],"                \
+	"\"initContainers\":[{\"name\":\"setup\",\"image\":\"busybox\",\"ports\":["           \
+	"{\"name\":\"init\",\"containerPort\":9090}]},"                                       \
+	"{\"name\":\"proxy\",\"image\":\"auth/proxy:1.4\",\"restartPolicy\":\"Always\","      \
+	"\"ports\":[{\"name\":\"admin\",\"containerPort\":7070}]}]"
+#define STATUSES                                                                           \
+	"\"containerStatuses\":[{\"name\":\"app\",\"imageID\":"                               \
+	"\"docker-pullable://shop/web@sha256:0123abcd\"}],"                                   \
+	"\"initContainerStatuses\":[{\"name\":\"proxy\",\"imageID\":\"sha256:feed\"}]"
+#define RS_OWNER OWNER("ReplicaSet", "web-7d9f8c", "true")
+#define RS_LABELS "\"pod-template-hash\":\"7d9f8c\",\"app.kubernetes.io/version\":\"v2\""
+
+static pod_spec two_programs(const char *annotations)
+{
+	pod_spec s = running(annotations);
+	s.owners = RS_OWNER;
+	s.labels = RS_LABELS;
+	s.spec = CONTAINERS;
+	s.status = STATUSES;
+	return s;
+}
+
+/* The verdict and targets of s. */
+static enum pod_verdict judge_all(const pod_spec *s, const pod_defaults *d, pod_targets *ts,
+				  char *err, size_t errlen)
+{
+	kube_pod *pod = make_pod(s);
+	enum pod_verdict v = pod_targets_from(pod, d, ts, err, errlen);
+	kube_pod_free(pod);
+	return v;
+}
+
+static void expect_targets(const pod_spec *s, const pod_defaults *d, pod_targets *ts,
+			   size_t n)
+{
+	char err[1024];
+
+	if (judge_all(s, d, ts, err, sizeof(err)) != POD_TARGET)
+		fail_msg("not a target: %s", err);
+	assert_int_equal(ts->n, n);
+}
+
+static void expect_label(const pod_target *t, const char *key, const char *value)
+{
+	char *v = profefe_label_value(t->labels, key);
+
+	if (value == NULL) {
+		if (v != NULL)
+			fail_msg("%s has label %s=%s", t->id, key, v);
+		return;
+	}
+	if (v == NULL || strcmp(v, value) != 0)
+		fail_msg("%s: label %s is \"%s\", not \"%s\" (labels %s)", t->id, key,
+			 v ? v : "(none)", value, t->labels);
+	free(v);
+}
+
+/* t's port, service, container (NULL: none) and port label (NULL: none). */
+static void expect_is(const pod_target *t, int port, const char *service, const char *container,
+		      const char *port_label)
+{
+	char id[64];
+
+	assert_int_equal(t->port, port);
+	assert_string_equal(t->service, service);
+	if (container == NULL)
+		assert_null(t->container);
+	else
+		assert_string_equal(t->container, container);
+	expect_label(t, "container", container);
+	expect_label(t, "port", port_label);
+	snprintf(id, sizeof(id), "default/web-1:%d", port);
+	assert_string_equal(t->id, port_label ? id : "default/web-1");
+}
+
+static void test_port_list(void **state)
+{
+	pod_spec s = running(ENABLED ",\"profefe.com/port\":\"6060,7070\"");
+	pod_targets ts;
+	(void)state;
+
+	/* No containers declare them: the first item is the primary. */
+	expect_targets(&s, NULL, &ts, 2);
+	assert_null(ts.refused);
+	expect_is(ts.v[0], 6060, "web-1", NULL, "6060");
+	assert_string_equal(ts.v[0]->key, "default/web-1");
+	assert_string_equal(ts.v[0]->base_url, "http://10.1.2.3:6060/debug/pprof");
+	expect_is(ts.v[1], 7070, "web-1-7070", NULL, "7070");
+	assert_string_equal(ts.v[1]->base_url, "http://10.1.2.3:7070/debug/pprof");
+	expect_label(ts.v[1], "pod", "web-1");
+	pod_targets_clear(&ts);
+
+	/* The settings the annotations give apply to each. */
+	s = running(ENABLED ",\"profefe.com/port\":\"6060,7070\",\"profefe.com/profiles\":\"heap\","
+			    "\"profefe.com/path\":\"/pp\"");
+	expect_targets(&s, NULL, &ts, 2);
+	for (size_t i = 0; i < ts.n; i++) {
+		assert_int_equal(ts.v[i]->types, PPROF_BIT(PPROF_HEAP));
+		assert_string_equal(ts.v[i]->path, "/pp");
+	}
+	pod_targets_clear(&ts);
+
+	/* The scheme too: each target has its own copy of the pod's transport. */
+	s = running(ENABLED ",\"profefe.com/port\":\"6060,7070\",\"profefe.com/scheme\":\"https\"");
+	expect_targets(&s, NULL, &ts, 2);
+	assert_string_equal(ts.v[0]->base_url, "https://10.1.2.3:6060/debug/pprof");
+	assert_string_equal(ts.v[1]->base_url, "https://10.1.2.3:7070/debug/pprof");
+	assert_true(ts.v[0]->tls.https && ts.v[1]->tls.https);
+	pod_targets_clear(&ts);
+
+	/* The wrapper gives the primary alone. */
+	pod_target *t = expect_target(&s, NULL);
+	assert_int_equal(t->port, 6060);
+	pod_target_free(t);
+}
+
+static void test_named_ports(void **state)
+{
+	pod_spec s = two_programs(ENABLED ",\"profefe.com/port\":\"admin,pprof\"");
+	pod_targets ts;
+	(void)state;
+
+	/* The first container's port is the primary, whatever the order of the list. */
+	expect_targets(&s, NULL, &ts, 2);
+	expect_is(ts.v[0], 6060, "web", "app", "6060");
+	expect_label(ts.v[0], "image", "shop/web:v2");
+	expect_label(ts.v[0], "digest", "sha256:0123abcd");
+	expect_is(ts.v[1], 7070, "web-proxy", "proxy", "7070");
+	expect_label(ts.v[1], "image", "auth/proxy:1.4");
+	expect_label(ts.v[1], "digest", "sha256:feed");
+	pod_targets_clear(&ts);
+
+	/* Numbers find their container too; a second port of one container is named by its
+	 * port; profefe.com/service is the base of every name. */
+	s = two_programs(ENABLED ",\"profefe.com/port\":\"7070,8080,6060\","
+				 "\"profefe.com/service\":\"checkout\"");
+	expect_targets(&s, NULL, &ts, 3);
+	expect_is(ts.v[0], 8080, "checkout", "app", "8080");
+	expect_is(ts.v[1], 7070, "checkout-proxy", "proxy", "7070");
+	expect_is(ts.v[2], 6060, "checkout-6060", "app", "6060");
+	pod_targets_clear(&ts);
+
+	/* One number keeps its meaning: same service, no port label; its container is named. */
+	s = two_programs(ENABLED ",\"profefe.com/port\":\"7070\"");
+	expect_targets(&s, NULL, &ts, 1);
+	expect_is(ts.v[0], 7070, "web", "proxy", NULL);
+	pod_targets_clear(&ts);
+
+	/* A port no container declares, in a pod of several: no container label. */
+	s = two_programs(ENABLED ",\"profefe.com/port\":\"6061\"");
+	expect_targets(&s, NULL, &ts, 1);
+	expect_is(ts.v[0], 6061, "web", NULL, NULL);
+	expect_label(ts.v[0], "image", NULL);
+	pod_targets_clear(&ts);
+}
+
+static void test_only_container(void **state)
+{
+	pod_spec s = running(ENABLED);
+	pod_targets ts;
+	(void)state;
+
+	/* The only container runs whatever serves the port, declared or not. */
+	s.spec = "\"containers\":[{\"name\":\"main\",\"image\":\"img:1\"}]";
+	expect_targets(&s, NULL, &ts, 1);
+	assert_string_equal(ts.v[0]->container, "main");
+	expect_label(ts.v[0], "image", "img:1");
+	expect_label(ts.v[0], "digest", NULL);
+	pod_targets_clear(&ts);
+}
+
+/* The pod gets targets for keep (ports, in order) and the refusal message has msg. */
+static void expect_partial(const char *ports, const int *keep, size_t nkeep, const char *msg)
+{
+	char ann[512];
+	pod_targets ts;
+
+	snprintf(ann, sizeof(ann), ENABLED ",\"profefe.com/port\":\"%s\"", ports);
+	pod_spec s = two_programs(ann);
+	expect_targets(&s, NULL, &ts, nkeep);
+	for (size_t i = 0; i < nkeep; i++)
+		assert_int_equal(ts.v[i]->port, keep[i]);
+	if (ts.refused == NULL || strstr(ts.refused, msg) == NULL)
+		fail_msg("refusal \"%s\" lacks \"%s\"", ts.refused ? ts.refused : "(none)", msg);
+	pod_targets_clear(&ts);
+}
+
+static void test_bad_port_items(void **state)
+{
+	/* Each bad item is refused by itself, named with the pod, the annotation and value;
+	 * the ports kept are 6060 (and 7070 when keep2). */
+	static const struct {
+		const char *ports;
+		int keep2;
+		const char *msg;
+	} cases[] = {
+		{"6060,nope", 0, "pod default/web-1: annotation profefe.com/port=\"6060,nope\": "
+				 "item \"nope\": no container declares a TCP port of that name"},
+		{"6060,6060", 0, "item \"6060\": port 6060 is listed already"},
+		{"pprof,6060", 0, "item \"6060\": port 6060 is listed already"},
+		{"6060,pprof", 0, "item \"pprof\": port 6060 is listed already"},
+		{"6060,,7070", 1, "item \"\": empty"},
+		{"6060,7070,", 1, "item \"\": empty"},
+		{"6060, 7070", 0, "item \" 7070\": not a port number nor a port name"},
+		{"6060,70000", 0, "item \"70000\": not a port (1..65535)"},
+		{"6060,Pprof", 0, "item \"Pprof\": not a port number nor a port name"},
+		{"6060,abcdefghijklmnop", 0, "item \"abcdefghijklmnop\": not a port name (1..15"},
+		{"6060,-pp", 0, "item \"-pp\": not a port name (a letter at least"},
+		{"6060,a--b", 0, "item \"a--b\": not a port name"},
+		{"6060,dns", 0, "item \"dns\": no container declares a TCP port"},
+		{"6060,init", 0, "item \"init\": no container declares a TCP port"},
+		/* Two bad items: one message names both. */
+		{"x1,6060,6060", 0, "item \"x1\": no container declares a TCP port of that name; "
+				    "item \"6060\": port 6060 is listed already"},
+	};
+	static const int keep[] = {6060, 7070};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_partial(cases[i].ports, keep, cases[i].keep2 ? 2 : 1, cases[i].msg);
+
+	/* Nothing left: the pod is invalid. */
+	expect_invalid(ENABLED ",\"profefe.com/port\":\"nope,zilch\"", NULL,
+		       "pod default/web-1: annotation profefe.com/port=\"nope,zilch\": item "
+		       "\"nope\": no container declares a TCP port of that name; item \"zilch\"");
+	expect_invalid(ENABLED ",\"profefe.com/port\":\"pprof\"", NULL,
+		       "annotation profefe.com/port=\"pprof\": no container declares a TCP port of "
+		       "that name");
+	expect_invalid(ENABLED ",\"profefe.com/port\":\"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\"",
+		       NULL, "more than 16 items");
+	/* Another bad annotation still makes the whole pod invalid. */
+	expect_invalid(ENABLED ",\"profefe.com/port\":\"6060,7070\",\"profefe.com/path\":\"x\"", NULL,
+		       "annotation profefe.com/path=\"x\"");
+}
+
+static void test_port_name_check(void **state)
+{
+	static const char *const good[] = {"pprof", "a", "p-1", "abcdefghijklmno", "1a"};
+	static const char *const bad[] = {"", "-a", "a-", "a--b", "A", "a_b", "123",
+					  "abcdefghijklmnop", "a b"};
+	char err[128];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (pod_port_name_check(good[i], err, sizeof(err)) != 0)
+			fail_msg("\"%s\" refused: %s", good[i], err);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (pod_port_name_check(bad[i], err, sizeof(err)) == 0)
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
+/* ---- pod labels ---- */
+
+static void test_label_map(void **state)
+{
+	static const struct {
+		const char *spec, *why;
+	} bad[] = {
+		{"app.kubernetes.io/", "not a Kubernetes label key"},
+		{"/version", "not a Kubernetes label key"},
+		{"a,,b", "not a Kubernetes label key"},
+		{"Example.com/x", "not a Kubernetes label key"},
+		{"bad key", "not a Kubernetes label key"},
+		{"x=", "not a Kubernetes label key"},
+		{"=app", "the stored key is not a label name"},
+		{"-v=app", "the stored key is not a label name"},
+		{"pod", "one kprofefe sets itself"},
+		{"example.com/namespace", "one kprofefe sets itself"},
+		{"image=app", "one kprofefe sets itself"},
+		{"delta=app", "one kprofefe sets itself"},
+		{"app.kubernetes.io/version,example.com/version", "two items store the same key"},
+		{"version=a,version=b", "two items store the same key"},
+	};
+	pod_label_map m;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(pod_label_map_parse("", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.n, 0);
+	assert_int_equal(pod_label_map_parse("app.kubernetes.io/version, team=example.com/owner,tier",
+					     &m, err, sizeof(err)), 0);
+	assert_int_equal(m.n, 3);
+	assert_string_equal(m.v[0].label, "app.kubernetes.io/version");
+	assert_string_equal(m.v[0].key, "version");
+	assert_string_equal(m.v[1].label, "example.com/owner");
+	assert_string_equal(m.v[1].key, "team");
+	assert_string_equal(m.v[2].label, "tier");
+	assert_string_equal(m.v[2].key, "tier");
+	pod_label_map_clear(&m);
+	/* A built-in key can be stored under another name. */
+	assert_int_equal(pod_label_map_parse("pod-name=pod", &m, err, sizeof(err)), 0);
+	pod_label_map_clear(&m);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (pod_label_map_parse(bad[i].spec, &m, err, sizeof(err)) == 0)
+			fail_msg("\"%s\" accepted", bad[i].spec);
+		assert_null(m.v);
+		if (strstr(err, bad[i].why) == NULL || strstr(err, "pod label \"") == NULL)
+			fail_msg("\"%s\": message \"%s\" lacks \"%s\"", bad[i].spec, err, bad[i].why);
+	}
+}
+
+static void test_copied_labels(void **state)
+{
+	pod_label_map m;
+	pod_defaults d;
+	pod_targets ts, ts2;
+	pod_spec s = two_programs(ENABLED ",\"profefe.com/port\":\"pprof,admin\"");
+	char err[256];
+	(void)state;
+
+	pod_defaults_init(&d);
+	assert_int_equal(pod_label_map_parse("app.kubernetes.io/version,hash=pod-template-hash,"
+					     "absent", &m, err, sizeof(err)), 0);
+	d.labels = &m;
+	expect_targets(&s, &d, &ts, 2);
+	for (size_t i = 0; i < ts.n; i++) {
+		expect_label(ts.v[i], "version", "v2");
+		expect_label(ts.v[i], "hash", "7d9f8c");
+		expect_label(ts.v[i], "absent", NULL);
+		expect_label(ts.v[i], "namespace", "default");
+	}
+	/* A new version is a new target (the collector replaces it and the next round has
+	 * the new label). */
+	s.labels = "\"pod-template-hash\":\"7d9f8c\",\"app.kubernetes.io/version\":\"v3\"";
+	expect_targets(&s, &d, &ts2, 2);
+	expect_label(ts2.v[0], "version", "v3");
+	assert_false(pod_target_equal(ts.v[0], ts2.v[0]));
+	pod_targets_clear(&ts2);
+	/* Any value survives profefe's syntax: it is percent-encoded. */
+	s.labels = "\"app.kubernetes.io/version\":\"a,b=c%d\"";
+	expect_targets(&s, &d, &ts2, 2);
+	expect_label(ts2.v[0], "version", "a,b=c%d");
+	pod_targets_clear(&ts2);
+	pod_targets_clear(&ts);
+	pod_label_map_clear(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +825,13 @@ int main(void)
 		cmocka_unit_test(test_bad_service_profiles_seconds),
 		cmocka_unit_test(test_service_name),
 		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_port_list),
+		cmocka_unit_test(test_named_ports),
+		cmocka_unit_test(test_only_container),
+		cmocka_unit_test(test_bad_port_items),
+		cmocka_unit_test(test_port_name_check),
+		cmocka_unit_test(test_label_map),
+		cmocka_unit_test(test_copied_labels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
