@@ -3,7 +3,8 @@
 # wall time against its floor (--cpu-seconds), peak RSS, CPU time per profile,
 # and upload throughput (a spool of one round drained into profefe).
 #
-#   scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile] [--logs DIR] [--full-target-load]
+#   scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile] [--godeltaprof] [--logs DIR] [--full-target-load]
+#   scripts/bench.sh --pod-cost [--pods N] [--pod-cost-seconds S] [--profiles LIST]
 #   (defaults 110 pods, 10 s)
 #
 # The targets' own CPU work is sized to this machine: all N pods together,
@@ -20,6 +21,22 @@
 # mode beside the good ones; its peak RSS and the good pods' round time as
 # ratios against the round without them, measured in this same run.
 #
+# --godeltaprof: the pods also serve godeltaprof (pprof-target --godeltaprof),
+# and one more round takes their block and mutex from it (--delta=godeltaprof):
+# its round and peak RSS as ratios against the ?seconds= deltas' round and the
+# pods' floor (their CPU profiles alone), measured in this same run.
+#
+# --pod-cost: what collection costs the profiled pods, instead of the rounds.
+# The pods' CPU time (utime+stime of every target process, /proc/PID/stat)
+# over --pod-cost-seconds (default 120: two rounds at the default --interval
+# of 60s) without a collector, with one at its defaults (?seconds= deltas),
+# with one taking godeltaprof deltas (--delta=godeltaprof), and without again.
+# The pods' own work does not change while profiled (--cpu-ms-profiling 1,
+# no burst), so what they spend beyond the runs without a collector is the
+# collection's: the CPU profiler, and serializing (and, for ?seconds= deltas,
+# parsing and subtracting) profiles. --profiles LIST is passed to the collector
+# (default: its own default types).
+#
 # Runs on its own cluster instance (KPROFEFE_CLUSTER_DIR, default
 # /tmp/kprofefe-bench), brought up and down here. Figures, not pass/fail.
 set -euo pipefail
@@ -28,6 +45,10 @@ cd "$(dirname "$0")/.."
 pods=110
 cpu_seconds=10
 hostile=0
+godeltaprof=0
+pod_cost=0
+pod_cost_s=120
+cost_profiles=""
 logs=""
 full_target_load=0
 while (($#)); do
@@ -35,9 +56,14 @@ while (($#)); do
 	--pods) pods=$2; shift 2 ;;
 	--cpu-seconds) cpu_seconds=$2; shift 2 ;;
 	--hostile) hostile=1; shift ;;
+	--godeltaprof) godeltaprof=1; shift ;;
+	--pod-cost) pod_cost=1; shift ;;
+	--pod-cost-seconds) pod_cost_s=$2; shift 2 ;;
+	--profiles) cost_profiles=$2; shift 2 ;;
 	--logs) logs=$2; shift 2 ;;
 	--full-target-load) full_target_load=1; shift ;;
-	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile] [--logs DIR] [--full-target-load]" >&2; exit 2 ;;
+	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile] [--godeltaprof] [--logs DIR] [--full-target-load]" >&2
+	   echo "       scripts/bench.sh --pod-cost [--pods N] [--pod-cost-seconds S] [--profiles LIST]" >&2; exit 2 ;;
 	esac
 done
 
@@ -83,11 +109,17 @@ export KPROFEFE_SERVICEACCOUNT_DIR=$work/sa
 export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=${KPROFEFE_APISERVER##*:}
 
 target_ms=10
-if ((!full_target_load)); then
+if ((pod_cost)); then
+	target_ms=1
+	export KPROFEFE_TARGET_ARGS="--godeltaprof --cpu-ms-profiling 1 --cpu-burst-ms 0"
+elif ((!full_target_load)); then
 	target_ms=$((200 * $(nproc) / pods))
 	((target_ms < 1)) && target_ms=1
 	((target_ms > 10)) && target_ms=10
 	export KPROFEFE_TARGET_ARGS="--cpu-ms-profiling $target_ms --cpu-burst-ms $target_ms"
+fi
+if ((godeltaprof)); then
+	export KPROFEFE_TARGET_ARGS="${KPROFEFE_TARGET_ARGS:-} --godeltaprof"
 fi
 say "adding $pods pprof target pods on node bench (each burns $target_ms ms/s while profiled)"
 seq 0 $((pods - 1)) | xargs -P4 -I{} scripts/cluster.sh pod add "target-{}" --node bench \
@@ -112,6 +144,13 @@ collect_once() { # LOG SPOOL [FLAGS...]: one --once round
 	"$bin" --once --node-name bench --profefe-hostport "$PROFEFE_URL" --metrics-addr "" \
 		--cpu-seconds "$cpu_seconds" --spool-dir "$spool" "$@" >"$log" 2>&1 || true
 }
+
+if ((pod_cost)); then
+	# shellcheck source=scripts/bench_pod_cost.sh
+	source scripts/bench_pod_cost.sh
+	bench_pod_cost
+	exit 0
+fi
 
 say "baseline: --once on a node with no pods"
 "$bin" --once --node-name bench-empty --profefe-hostport "$PROFEFE_URL" --metrics-addr "" \
@@ -142,6 +181,14 @@ say "round without deltas: --once --delta=false"
 collect_once "$work/round-cumulative.log" "$work/spool-cumulative" --delta=false
 cum_round_ms=$(($(log_ms "$work/round-cumulative.log" "round finished") - $(log_ms "$work/round-cumulative.log" "pods listed")))
 cum_rss_kb=$(log_field "$work/round-cumulative.log" stopped peak_rss_kib)
+if ((godeltaprof)); then
+	say "round with godeltaprof deltas: --once --delta=godeltaprof"
+	collect_once "$work/round-godeltaprof.log" "$work/spool-godeltaprof" --delta=godeltaprof
+	gdp_round_ms=$(($(log_ms "$work/round-godeltaprof.log" "round finished") - $(log_ms "$work/round-godeltaprof.log" "pods listed")))
+	gdp_rss_kb=$(log_field "$work/round-godeltaprof.log" stopped peak_rss_kib)
+	gdp_reasons=$(fetch_reasons "$work/round-godeltaprof.log")
+	gdp_stored=$(log_field "$work/round-godeltaprof.log" stopped profiles_collected)
+fi
 # Floors, by curl --parallel (at most 300 transfers a process, so several
 # processes), in this same run:
 # - a plain client: the round's requests (the same types, the deltas'
@@ -214,5 +261,13 @@ awk -v pods="$pods" -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_k
 	printf "spooling cost             %.2f ms per durable write (16 KiB), %.2f ms to read, check and delete\n", put_ms, take_ms
 	printf "upload throughput         %.0f profiles/s, %.1f MiB/s (%d spooled profiles, %.1f MiB, drained in %.2f s)\n", spooled / (drain_ms / 1000), sbytes / 1048576 / (drain_ms / 1000), spooled, sbytes / 1048576, drain_ms / 1000
 }'
+if ((godeltaprof)); then
+	awk -v cpu="$cpu_seconds" -v round_ms="$round_ms" -v rss="$rss_kb" -v g_ms="$gdp_round_ms" -v g_rss="$gdp_rss_kb" \
+		-v cpu_only_ms="$cpu_only_ms" -v long_only_ms="$long_only_ms" -v reasons="$gdp_reasons" -v stored="$gdp_stored" 'BEGIN {
+	printf "godeltaprof deltas        round %.2f s = %.3f x the floor of the pods (their CPU profiles alone, %.2f s; target <= 1.02)%s\n", g_ms / 1000, g_ms / cpu_only_ms, cpu_only_ms / 1000, reasons == "" ? "" : ", fetch failures: " reasons
+	printf "  %d profiles stored: the block and mutex answers are the first of each pod, which prime godeltaprof and are not stored\n", stored
+	printf "  against ?seconds=       round %.3f x theirs (%.2f s = %.3f x their floor of %.2f s), peak RSS %.1f MiB = %.3f x their %.1f MiB (target <= 18 MiB)\n", g_ms / round_ms, round_ms / 1000, round_ms / long_only_ms, long_only_ms / 1000, g_rss / 1024, g_rss / rss, rss / 1024
+}'
+fi
 ((hostile)) && bench_hostile_report
 exit 0

@@ -29,7 +29,8 @@ table() {
 			| if ($s.type == "object" and ($s.properties | type) == "object" and ($s.description | not))
 			  then $s.properties | leaves($p + [$k])
 			  else {path: ($p + [$k]), schema: $s} end;
-		def kind: if .type == "array" then "list of " + (.items.type // "any") + "s" else .type end;
+		def kind: if .type == "array" then "list of " + (.items.type // "any") + "s"
+			elif (.type | type) == "array" then .type | join(" or ") else .type end;
 		def shown: if type == "string" and . != "" then . else tojson end;
 		def default($p): $v[0] | getpath($p)
 			| if . == null then error("\($p | join(".")): in values.schema.json, not in values.yaml") else . end;

@@ -191,7 +191,7 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 	pod_defaults_init(&d);
 	d.named = named;
 	d.tls = opt->pod_tls;
-	d.delta = 0; /* a capture is looked at alone: totals since the start, as pprof shows */
+	d.delta = PPROF_DELTA_OFF; /* a capture is looked at alone: totals since the start */
 	if (opt->default_port > 0)
 		d.port = opt->default_port;
 	d.cpu_seconds = opt->cpu_seconds > 0 ? opt->cpu_seconds : CAPTURE_DEFAULT_CPU_SECONDS;
@@ -217,8 +217,10 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 		(*out)->types = opt->types;
 	if (opt->cpu_seconds > 0)
 		(*out)->cpu_seconds = opt->cpu_seconds;
-	if (opt->delta)
-		(*out)->delta = 1;
+	/* godeltaprof's answer is the change since the previous call by anyone: a capture
+	 * would take it from the collector's next window. ?seconds= takes nothing. */
+	if (opt->delta || (*out)->delta == PPROF_DELTA_GODELTAPROF)
+		(*out)->delta = PPROF_DELTA_SECONDS;
 	return CAPTURE_TAKE;
 }
 

@@ -42,6 +42,9 @@ struct target {
 	empty_state empty[PPROF_TYPE_COUNT];
 	int pending;          /* jobs of the current round not finished */
 	int said_ignored;     /* logged that the pod ignores ?seconds= */
+	/* godeltaprof: when the pod last answered each delta_* endpoint (ev time; 0: not
+	 * since this target was added). The next answer's window starts there. */
+	double answered_at[PPROF_TYPE_COUNT];
 	double round_start;   /* ev time the current round began */
 	list_node link;       /* in the collector's targets */
 };
@@ -99,11 +102,11 @@ static void set_targets_gauge(collector_t *c)
 
 /* ---- the waiting lists ---- */
 
-/* CPU profiles, traces and deltas: answered after their seconds. */
+/* CPU profiles, traces and ?seconds= deltas: answered after their seconds (godeltaprof
+ * deltas are answered at once: snapshots). */
 static int job_is_long(const job *j)
 {
-	return j->type == PPROF_CPU || j->type == PPROF_TRACE ||
-	       (j->owner->pod->delta && pprof_type_is_cumulative(j->type));
+	return pprof_endpoint_waits(j->type, j->owner->pod->delta);
 }
 
 static void wait_push(collector_t *c, job *j)
@@ -186,10 +189,24 @@ static void report_round(struct ev_loop *ev, ev_timer *w, int revents)
 		c->round_done(c->round_targets, c->round_failures, c->round_arg);
 }
 
-static void submit_profile(collector_t *c, target *tg, fetch_result *res)
+/* The window of a godeltaprof answer: the time since the target's previous answer of
+ * that type, or DELTA_NO_WINDOW. Every answer the pod gave moves its state (godeltaprof
+ * keeps one per process, for every caller), even one that is not stored. */
+static double godeltaprof_window(target *t, const fetch_result *res)
+{
+	if (t->pod->delta != PPROF_DELTA_GODELTAPROF || !pprof_type_is_cumulative(res->type))
+		return DELTA_NO_WINDOW;
+	double now = ev_now(loop_ev(t->c->loop));
+	double last = t->answered_at[res->type];
+	if (res->status >= 200 && res->status < 300)
+		t->answered_at[res->type] = now;
+	return last > 0 ? now - last : DELTA_NO_WINDOW;
+}
+
+static void submit_profile(collector_t *c, target *tg, fetch_result *res, double window)
 {
 	const pod_target *t = tg->pod;
-	char *labels = delta_collected_labels(res->type, t->delta, &res->facts, tg->key,
+	char *labels = delta_collected_labels(res->type, t->delta, &res->facts, window, tg->key,
 					      t->labels, &tg->said_ignored);
 	if (!labels)
 		return;
@@ -291,10 +308,11 @@ static void on_fetched(fetch_result *res, void *arg)
 		return;
 	}
 	target_job_done(t);
+	double window = godeltaprof_window(t, res);
 	if (res->ok) {
 		log_fetched(t, res);
 		if (!skip_empty(t, res))
-			submit_profile(c, t, res);
+			submit_profile(c, t, res, window);
 	} else {
 		char seconds[32];
 		snprintf(seconds, sizeof(seconds), "%.3f", res->seconds);

@@ -224,9 +224,10 @@ static void on_http_done(const http_response *resp, void *arg)
 	free(f);
 }
 
-static char *profile_url(const char *base, enum pprof_type t, int seconds, int delta)
+static char *profile_url(const char *base, enum pprof_type t, int seconds,
+			 enum pprof_delta delta)
 {
-	char *endpoint = delta ? pprof_delta_endpoint(t, seconds) : pprof_endpoint(t, seconds);
+	char *endpoint = pprof_delta_endpoint(t, delta, seconds);
 	size_t len = strlen(base);
 	char *url = xasprintf("%s%s%s", base, len > 0 && base[len - 1] == '/' ? "" : "/",
 			      endpoint);
@@ -257,7 +258,7 @@ fetch *fetch_start(loop_t *loop, const char *base_url, enum pprof_type t,
 	memset(&ho, 0, sizeof(ho));
 	ho.connect_timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
 							    : FETCH_DEFAULT_CONNECT_TIMEOUT_MS;
-	if (t == PPROF_CPU || t == PPROF_TRACE || (opt->delta && pprof_type_is_cumulative(t)))
+	if (pprof_endpoint_waits(t, opt->delta))
 		ho.timeout_ms = seconds * 1000L +
 				(opt->margin_ms > 0 ? opt->margin_ms : FETCH_DEFAULT_MARGIN_MS);
 	else

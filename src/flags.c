@@ -53,7 +53,7 @@ int flags_parse_bytes(const char *text, size_t *bytes)
 	return -1;
 }
 
-static int parse_bool(const char *text, int *out)
+int flags_parse_bool(const char *text, int *out)
 {
 	if (!strcasecmp(text, "true") || !strcmp(text, "1") || !strcasecmp(text, "yes")) {
 		*out = 1;
@@ -109,7 +109,7 @@ static int assign(const flag_spec *spec, const char *text, const char *where,
 	case FLAG_STRING: *(const char **)spec->target = text; break;
 	case FLAG_INT: rc = parse_int(text, spec->target); break;
 	case FLAG_NUMBER: rc = parse_number(text, spec->target); break;
-	case FLAG_BOOL: rc = parse_bool(text, spec->target); break;
+	case FLAG_BOOL: rc = flags_parse_bool(text, spec->target); break;
 	case FLAG_DURATION: rc = flags_parse_duration(text, spec->target); break;
 	case FLAG_BYTES: rc = flags_parse_bytes(text, spec->target); break;
 	}

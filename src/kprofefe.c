@@ -33,7 +33,8 @@ struct settings {
 	long max_queue;
 	double spool_drain_rate;
 	size_t max_profile_bytes, max_inflated_bytes, memory_budget, spool_max_bytes;
-	int once, version, delta, pod_insecure;
+	const char *delta;
+	int once, version, pod_insecure;
 };
 
 static struct settings s;
@@ -52,9 +53,11 @@ static const flag_spec specs[] = {
 	 "profile types to collect (also allocs, trace); profefe.com/profiles overrides"},
 	{"cpu-seconds", 0, "KPROFEFE_CPU_SECONDS", FLAG_INT, &s.cpu_seconds, "10",
 	 "duration of CPU profiles and traces, seconds"},
-	{"delta", 0, "KPROFEFE_DELTA", FLAG_BOOL, &s.delta, "true",
-	 "allocs, block and mutex as deltas over --cpu-seconds (labelled delta=true), not "
-	 "totals since the pod started (delta=false); profefe.com/delta overrides"},
+	{"delta", 0, "KPROFEFE_DELTA", FLAG_STRING, &s.delta, "true",
+	 "allocs, block and mutex as deltas (labelled delta=true), not totals since the pod "
+	 "started (false): true over --cpu-seconds (?seconds=), godeltaprof from its "
+	 "delta_heap, delta_block and delta_mutex over the interval; profefe.com/delta "
+	 "overrides"},
 	{"interval", 0, "KPROFEFE_INTERVAL", FLAG_DURATION, &s.interval, "60s",
 	 "how often each pod is scraped"},
 	{"jitter", 0, "KPROFEFE_JITTER", FLAG_DURATION, &s.jitter, "10s",
@@ -212,6 +215,18 @@ static int setup_logging(void)
 	return 0;
 }
 
+/* --delta: a mode's name, or any spelling of true and false it took as a boolean flag. */
+static int parse_delta(const char *text, enum pprof_delta *out)
+{
+	int on;
+	if (pprof_delta_parse(text, out) == 0)
+		return 0;
+	if (flags_parse_bool(text, &on) != 0)
+		return -1;
+	*out = on ? PPROF_DELTA_SECONDS : PPROF_DELTA_OFF;
+	return 0;
+}
+
 static int fill_collector_options(struct app *app, char *err, size_t errlen)
 {
 	collector_options *o = &app->copt;
@@ -231,7 +246,10 @@ static int fill_collector_options(struct app *app, char *err, size_t errlen)
 	o->defaults.port = (int)s.default_port;
 	o->defaults.path = s.default_path;
 	o->defaults.cpu_seconds = (int)s.cpu_seconds;
-	o->defaults.delta = s.delta;
+	if (parse_delta(s.delta, &o->defaults.delta) != 0) {
+		snprintf(err, errlen, "--delta: \"%s\" is not true, false or godeltaprof", s.delta);
+		return -1;
+	}
 	app->pod_tls.ca_file = *s.pod_ca ? s.pod_ca : NULL;
 	app->pod_tls.insecure = s.pod_insecure;
 	app->pod_tls.credentials_dir = *s.pod_credentials_dir ? s.pod_credentials_dir : NULL;

@@ -21,7 +21,9 @@ const metric_def metrics_defs[METRIC_COUNT] = {
 					     "by type.", NULL, 0},
 	[METRIC_PROFILES_SKIPPED_TOTAL] = {"kprofefe_profiles_skipped_total", METRIC_COUNTER,
 					   "Profiles fetched and not uploaded, by type and reason "
-					   "(empty: no samples, which profefe refuses).", NULL, 0},
+					   "(empty: no samples, which profefe refuses; first: "
+					   "godeltaprof's first answer, the totals since the process "
+					   "started).", NULL, 0},
 	[METRIC_DELTA_IGNORED_TOTAL] = {"kprofefe_delta_ignored_total", METRIC_COUNTER,
 					"Delta profiles asked for and answered cumulative (a Go "
 					"server that ignores ?seconds=), stored as cumulative, by "

@@ -20,7 +20,7 @@ void pod_defaults_init(pod_defaults *d)
 	d->cpu_seconds = 10;
 	d->min_cpu_seconds = 1;
 	d->max_cpu_seconds = 300;
-	d->delta = 1;
+	d->delta = PPROF_DELTA_SECONDS;
 	d->labels = NULL;
 	d->tls = NULL;
 	d->named = 0;
@@ -391,12 +391,9 @@ static int read_annotations(const kube_pod *pod, const pod_defaults *d, pod_targ
 
 	t->delta = d->delta;
 	v = kube_pod_annotation(pod, POD_ANN_DELTA);
-	if (v && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-		return bad_annotation(pod, POD_ANN_DELTA, v, "not \"true\" or \"false\"", err,
-				      errlen);
-	if (v)
-		t->delta = strcmp(v, "true") == 0;
-
+	if (v && pprof_delta_parse(v, &t->delta) != 0)
+		return bad_annotation(pod, POD_ANN_DELTA, v,
+				      "not \"true\", \"false\" or \"godeltaprof\"", err, errlen);
 	const char *key;
 	if (pod_tls_read(pod, d->tls, &t->tls, &key, &v, why, sizeof(why)) != 0)
 		return bad_annotation(pod, key, v, why, err, errlen);

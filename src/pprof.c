@@ -132,11 +132,51 @@ int pprof_type_is_cumulative(enum pprof_type t)
 	return t == PPROF_ALLOCS || t == PPROF_BLOCK || t == PPROF_MUTEX;
 }
 
-char *pprof_delta_endpoint(enum pprof_type t, int seconds)
+static const char *const delta_names[PPROF_DELTA_COUNT] = {"false", "true", "godeltaprof"};
+
+const char *pprof_delta_name(enum pprof_delta d)
 {
-	if (!pprof_type_is_cumulative(t))
+	if ((unsigned)d >= PPROF_DELTA_COUNT)
+		return "unknown";
+	return delta_names[d];
+}
+
+int pprof_delta_parse(const char *s, enum pprof_delta *out)
+{
+	for (unsigned i = 0; s && i < PPROF_DELTA_COUNT; i++) {
+		if (strcmp(s, delta_names[i]) == 0) {
+			*out = (enum pprof_delta)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* godeltaprof serves allocs inside its heap profile: delta_heap's alloc_* values are
+ * the change, its inuse_* values the snapshot (what /allocs holds too). */
+static const char *godeltaprof_endpoint(enum pprof_type t)
+{
+	switch (t) {
+	case PPROF_ALLOCS: return "delta_heap";
+	case PPROF_BLOCK: return "delta_block";
+	case PPROF_MUTEX: return "delta_mutex";
+	default: return NULL;
+	}
+}
+
+char *pprof_delta_endpoint(enum pprof_type t, enum pprof_delta d, int seconds)
+{
+	if (!pprof_type_is_cumulative(t) || d == PPROF_DELTA_OFF)
 		return pprof_endpoint(t, seconds);
+	if (d == PPROF_DELTA_GODELTAPROF)
+		return xstrdup(godeltaprof_endpoint(t));
 	return xasprintf("%s?seconds=%d", pprof_type_name(t), seconds < 1 ? 1 : seconds);
+}
+
+int pprof_endpoint_waits(enum pprof_type t, enum pprof_delta d)
+{
+	return t == PPROF_CPU || t == PPROF_TRACE ||
+	       (d == PPROF_DELTA_SECONDS && pprof_type_is_cumulative(t));
 }
 
 /* One field as read from the wire. */

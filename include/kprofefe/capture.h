@@ -36,7 +36,8 @@ typedef struct capture_options {
 	int cpu_seconds;  /* 0: profefe.com/cpu-seconds, else CAPTURE_DEFAULT_CPU_SECONDS */
 	int default_port; /* 0: POD_DEFAULT_PORT, when profefe.com/port is not set */
 	int delta;        /* allocs, block and mutex as deltas over cpu_seconds (pushed
-	                     with delta=true); 0: the pod's profefe.com/delta, else
+	                     with delta=true); 0: the pod's profefe.com/delta ("godeltaprof"
+	                     taken as "true": its state is the collector's), else
 	                     cumulative (delta=false) */
 
 	/* A named pod without profefe.com/enable is captured too; these override its

@@ -23,9 +23,10 @@
 /* Every field may be 0/NULL for its default. */
 typedef struct fetch_options {
 	int cpu_seconds;          /* profile?seconds= and trace?seconds=; 0: 10 */
-	int delta;                /* a cumulative type (pprof_type_is_cumulative) is asked
-	                             for its delta over cpu_seconds, with the CPU profile's
-	                             timeout */
+	enum pprof_delta delta;   /* how a cumulative type (pprof_type_is_cumulative) is
+	                             asked for: PPROF_DELTA_SECONDS over cpu_seconds, with
+	                             the CPU profile's timeout; PPROF_DELTA_GODELTAPROF from
+	                             its delta_* endpoint, with the plain timeout */
 	long connect_timeout_ms;  /* 0: FETCH_DEFAULT_CONNECT_TIMEOUT_MS */
 	long margin_ms;           /* cpu and trace: total timeout = cpu_seconds + margin;
 	                             0: FETCH_DEFAULT_MARGIN_MS */

@@ -42,5 +42,7 @@ void flags_usage(FILE *out, const char *usage, const flag_spec *specs, size_t ns
 #define FLAGS_MAX_DURATION_S 1e9
 int flags_parse_duration(const char *text, double *seconds);
 int flags_parse_bytes(const char *text, size_t *bytes);
+/* true/1/yes or false/0/no (case-insensitive words): *out 1 or 0. Returns 0, or -1. */
+int flags_parse_bool(const char *text, int *out);
 
 #endif

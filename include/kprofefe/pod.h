@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "kprofefe/kube.h"
+#include "kprofefe/pprof.h"
 #include "kprofefe/pod_tls.h"
 
 /* The annotations read from a pod. */
@@ -14,7 +15,7 @@
 #define POD_ANN_SERVICE "profefe.com/service"         /* see pod_service_check */
 #define POD_ANN_PROFILES "profefe.com/profiles"       /* "cpu,heap,...": replaces the default set */
 #define POD_ANN_CPU_SECONDS "profefe.com/cpu-seconds" /* min..max from pod_defaults */
-#define POD_ANN_DELTA "profefe.com/delta"             /* "true" or "false" */
+#define POD_ANN_DELTA "profefe.com/delta"             /* "true", "false", "godeltaprof" */
 
 #define POD_DEFAULT_PORT 6060
 #define POD_DEFAULT_PATH "/debug/pprof"
@@ -66,7 +67,8 @@ typedef struct pod_defaults {
 	int min_cpu_seconds; /* 1: smallest cpu-seconds annotation accepted */
 	int max_cpu_seconds; /* 300: largest; the caller lowers it so that a cpu profile
 	                        (and a trace) fits the scrape interval */
-	int delta;           /* 1: allocs, block and mutex as deltas over cpu_seconds */
+	enum pprof_delta delta; /* PPROF_DELTA_SECONDS: allocs, block and mutex as deltas
+	                           over cpu_seconds */
 	const pod_label_map *labels; /* NULL: none; borrowed, must outlive the targets' use */
 	const pod_tls_options *tls; /* NULL: no --pod-ca, no credentials (pod_tls.h) */
 	int named;           /* a pod the user named (capture): profefe.com/enable may be
@@ -99,7 +101,7 @@ typedef struct pod_target {
 	                      container; NULL when not known */
 	unsigned types;    /* mask of PPROF_BIT(enum pprof_type) */
 	int cpu_seconds;   /* for cpu and trace, and the window of delta profiles */
-	int delta;         /* profefe.com/delta, else pod_defaults.delta */
+	enum pprof_delta delta; /* profefe.com/delta, else pod_defaults.delta */
 	char *labels;      /* for profefe, encoded by profefe_labels_encode */
 	char *base_url;    /* "http://<ip>:<port><path>" (IPv6 in brackets); a profile's URL
 	                      is base_url + "/" + pprof_endpoint(); see pod_tls_base_url */

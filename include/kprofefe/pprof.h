@@ -58,9 +58,30 @@ char *pprof_endpoint(enum pprof_type t, int seconds);
  * makes a heap profile useful, so heap is not counted here).
  */
 int pprof_type_is_cumulative(enum pprof_type t);
-/* As pprof_endpoint, but a cumulative type asks for the delta over seconds:
- * "allocs?seconds=N". Other types: pprof_endpoint. The caller frees the result. */
-char *pprof_delta_endpoint(enum pprof_type t, int seconds);
+
+/* How the cumulative types are asked for (the values of profefe.com/delta and --delta). */
+enum pprof_delta {
+	PPROF_DELTA_OFF,        /* "false": the totals since the process started ("allocs") */
+	PPROF_DELTA_SECONDS,    /* "true": net/http/pprof's delta over N seconds
+	                           ("allocs?seconds=N"), answered after the N seconds */
+	PPROF_DELTA_GODELTAPROF /* "godeltaprof": godeltaprof's "delta_heap" (allocs),
+	                           "delta_block", "delta_mutex", answered at once with the
+	                           change since the previous call to it, by anyone */
+};
+#define PPROF_DELTA_COUNT 3
+
+/* "false", "true", "godeltaprof" (static); "unknown" out of range. */
+const char *pprof_delta_name(enum pprof_delta d);
+/* The mode named s (exactly one of the names above). Returns 0, or -1 when unknown. */
+int pprof_delta_parse(const char *s, enum pprof_delta *out);
+
+/* As pprof_endpoint, but a cumulative type asks for its delta the way d says:
+ * "allocs?seconds=N" or "delta_heap". Other types, and PPROF_DELTA_OFF: pprof_endpoint.
+ * The caller frees the result. */
+char *pprof_delta_endpoint(enum pprof_type t, enum pprof_delta d, int seconds);
+/* Non-zero when that endpoint answers only after its seconds: cpu and trace, and the
+ * cumulative types with PPROF_DELTA_SECONDS. */
+int pprof_endpoint_waits(enum pprof_type t, enum pprof_delta d);
 
 /*
  * Parses a comma-separated list of type names ("cpu, heap,goroutine"; blanks around

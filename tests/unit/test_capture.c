@@ -519,6 +519,35 @@ static void test_choose_flags_win_over_annotations(void **state)
 	pod_target_free(t);
 }
 
+static void test_choose_delta(void **state)
+{
+	capture_options o = {0};
+	pod_target *t;
+	char why[512];
+	const char *gdp = "{\"profefe.com/enable\":\"true\",\"profefe.com/delta\":\"godeltaprof\"}";
+	const char *on = "{\"profefe.com/enable\":\"true\",\"profefe.com/delta\":\"true\"}";
+
+	(void)state;
+	/* Alone, a capture takes the totals... */
+	assert_int_equal(choose("Running", "10.0.0.1", "{\"profefe.com/enable\":\"true\"}", &o, 1,
+				&t, why), CAPTURE_TAKE);
+	assert_int_equal(t->delta, PPROF_DELTA_OFF);
+	pod_target_free(t);
+	/* ...the pod's ?seconds= deltas when it asks for them... */
+	assert_int_equal(choose("Running", "10.0.0.1", on, &o, 1, &t, why), CAPTURE_TAKE);
+	assert_int_equal(t->delta, PPROF_DELTA_SECONDS);
+	pod_target_free(t);
+	/* ...and never godeltaprof's: its answer would take the collector's next window. */
+	assert_int_equal(choose("Running", "10.0.0.1", gdp, &o, 1, &t, why), CAPTURE_TAKE);
+	assert_int_equal(t->delta, PPROF_DELTA_SECONDS);
+	pod_target_free(t);
+	o.delta = 1;
+	assert_int_equal(choose("Running", "10.0.0.1", "{\"profefe.com/enable\":\"true\"}", &o, 1,
+				&t, why), CAPTURE_TAKE);
+	assert_int_equal(t->delta, PPROF_DELTA_SECONDS);
+	pod_target_free(t);
+}
+
 /* ---- files --------------------------------------------------------------------------------------- */
 
 static void test_file_names(void **state)
@@ -845,6 +874,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_choose_refusals),
 		cmocka_unit_test(test_choose_flags_win_over_annotations),
+		cmocka_unit_test(test_choose_delta),
 		cmocka_unit_test(test_file_names),
 		cmocka_unit_test(test_write_never_replaces),
 		cmocka_unit_test(test_bad_options),

@@ -22,6 +22,7 @@
 
 struct fake_fetch {
 	enum pprof_type type;
+	enum pprof_delta delta; /* as asked (fetch_options.delta) */
 	char url[256];
 	fetch_done_fn done;
 	void *arg;
@@ -36,6 +37,7 @@ static struct world {
 	int watching;
 	int submitted;
 	char submitted_types[MAX_FETCHES][16];
+	char submitted_labels[MAX_FETCHES][160];
 	int rounds;
 	int round_targets, round_failures;
 } w;
@@ -44,10 +46,10 @@ static fetch *fake_fetch_start(loop_t *loop, const char *base_url, enum pprof_ty
 			       const fetch_options *opt, fetch_done_fn done, void *arg)
 {
 	(void)loop;
-	(void)opt;
 	assert_true(w.nfetches < MAX_FETCHES);
 	struct fake_fetch *f = &w.fetches[w.nfetches++];
 	f->type = t;
+	f->delta = opt->delta;
 	snprintf(f->url, sizeof(f->url), "%s", base_url);
 	f->done = done;
 	f->arg = arg;
@@ -86,6 +88,7 @@ static int fake_submit(batch_t *b, const batch_profile *p, unsigned char *data, 
 {
 	(void)b;
 	(void)len;
+	snprintf(w.submitted_labels[w.submitted], sizeof(w.submitted_labels[0]), "%s", p->labels);
 	snprintf(w.submitted_types[w.submitted++], sizeof(w.submitted_types[0]), "%s", p->type);
 	free(data);
 	return 0;
@@ -111,6 +114,7 @@ static void finish(int i, enum fetch_reason reason)
 	res.reason = reason;
 	res.ok = reason == FETCH_OK;
 	if (res.ok) {
+		res.status = 200;
 		res.data = xmalloc(4);
 		res.len = 4;
 		res.facts.n_samples = 1;
@@ -145,19 +149,19 @@ static void on_round(int targets, int failures, void *arg)
 	w.round_failures = failures;
 }
 
-/* A running pod of node-a with the given profile types and profefe.com/port (NULL: none),
- * as the watch would hand it. */
-static void pod_event_ports(const char *name, const char *profiles, const char *ports,
-			    int deleted)
+/* A running pod of node-a with the given profile types, profefe.com/delta and
+ * profefe.com/port (NULL: none), as the watch would hand it. */
+static void pod_event_full(const char *name, const char *profiles, const char *delta,
+			   const char *ports, int deleted)
 {
 	char *json = xasprintf(
 		"{\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\",\"uid\":\"u-%s\","
 		"\"annotations\":{\"profefe.com/enable\":\"true\",\"profefe.com/profiles\":\"%s\","
-		"\"profefe.com/delta\":\"false\"%s%s%s}},"
+		"\"profefe.com/delta\":\"%s\"%s%s%s}},"
 		"\"spec\":{\"nodeName\":\"node-a\"},"
 		"\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.%d\"}}",
-		name, name, profiles, ports ? ",\"profefe.com/port\":\"" : "", ports ? ports : "",
-		ports ? "\"" : "", name[0]);
+		name, name, profiles, delta, ports ? ",\"profefe.com/port\":\"" : "",
+		ports ? ports : "", ports ? "\"" : "", name[0]);
 	char err[256];
 	yajl_val v = yajl_tree_parse(json, err, sizeof(err));
 	assert_non_null(v);
@@ -175,7 +179,19 @@ static void pod_event_ports(const char *name, const char *profiles, const char *
 
 static void pod_event(const char *name, const char *profiles, int deleted)
 {
-	pod_event_ports(name, profiles, NULL, deleted);
+	pod_event_full(name, profiles, "false", NULL, deleted);
+}
+
+static void pod_event_ports(const char *name, const char *profiles, const char *ports,
+			    int deleted)
+{
+	pod_event_full(name, profiles, "false", ports, deleted);
+}
+
+static void pod_event_delta(const char *name, const char *profiles, const char *delta,
+			    int deleted)
+{
+	pod_event_full(name, profiles, delta, NULL, deleted);
 }
 
 struct env {
@@ -463,6 +479,51 @@ static void test_once_without_targets(void **state)
 	assert_int_equal(w.round_targets, 0);
 }
 
+static int index_of(enum pprof_type t, int from)
+{
+	for (int i = from; i < w.nfetches; i++)
+		if (w.fetches[i].type == t)
+			return i;
+	fail_msg("no %s fetch from %d", pprof_type_name(t), from);
+	return -1;
+}
+
+/* godeltaprof: block is asked from delta_block as a snapshot (it waits for a snapshot
+ * slot, not with the CPU profile); its first answer primes the pod's state and is not
+ * stored; the next one is a delta over the time since (a round later). */
+static void test_godeltaprof_rounds(void **state)
+{
+	struct env *e = *state;
+	e->opt.interval_s = 1.0;
+	e->opt.max_snapshot_fetches = 1;
+	start(e);
+	pod_event_delta("g", "cpu,heap,block", "godeltaprof", 0);
+	w.cb.on_synced(w.cb.arg);
+	assert_true(run_until_fetches(e, 2));
+	int three = 3;
+	assert_false(test_run_until(e->ev, fetches_reach, &three, 0.2));
+	assert_int_equal(running_of(PPROF_CPU), 1);
+	assert_int_equal(running_of(PPROF_BLOCK), 0); /* a snapshot: after heap, not with cpu */
+	finish(index_of(PPROF_HEAP, 0), FETCH_OK);
+	int block = index_of(PPROF_BLOCK, 0);
+	assert_int_equal(w.fetches[block].delta, PPROF_DELTA_GODELTAPROF);
+	finish(block, FETCH_OK);
+	finish(index_of(PPROF_CPU, 0), FETCH_OK);
+	assert_int_equal(w.submitted, 2); /* cpu and heap: block's first answer primed */
+	assert_true(metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", "block", "reason", "first",
+				NULL) == 1);
+	/* A round later: the answer is the delta since the first. */
+	assert_true(run_until_fetches(e, 5));
+	finish(index_of(PPROF_HEAP, 3), FETCH_OK);
+	block = index_of(PPROF_BLOCK, 3);
+	finish(block, FETCH_OK);
+	assert_int_equal(w.submitted, 4);
+	assert_string_equal(w.submitted_types[3], "block");
+	assert_non_null(strstr(w.submitted_labels[3], ",delta=true,window=1s"));
+	assert_true(metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", "block", "reason", "first",
+				NULL) == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +538,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_once_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_once_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_once_without_targets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_godeltaprof_rounds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

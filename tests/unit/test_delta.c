@@ -12,19 +12,27 @@
 #include "test_data.h"
 
 #include "kprofefe/delta.h"
+#include "kprofefe/metrics.h"
 
 /* What the collector does: the facts come from the body's check (fetch). */
-static delta_verdict inspect(const char *file, enum pprof_type t, int asked)
+static pprof_body_facts facts_of(const char *file, enum pprof_type t)
 {
 	test_file f = test_data_load(file);
 	pprof_body_facts facts;
 	enum pprof_reason reason;
-	delta_verdict v;
 
 	assert_int_not_equal(pprof_body_inspect(t, f.data, f.len, 0, &facts, &reason),
 			     PPROF_BODY_INVALID);
-	delta_inspect(t, asked, &facts, &v);
 	free(f.data);
+	return facts;
+}
+
+static delta_verdict inspect(const char *file, enum pprof_type t, enum pprof_delta asked)
+{
+	pprof_body_facts facts = facts_of(file, t);
+	delta_verdict v;
+
+	delta_inspect(t, asked, &facts, &v);
 	return v;
 }
 
@@ -99,6 +107,91 @@ static void test_labels(void **state)
 	free(l);
 }
 
+static void test_godeltaprof_bodies(void **state)
+{
+	(void)state;
+	/* Real godeltaprof v0.1.10 answers (delta_heap, delta_mutex, delta_block of
+	 * tests/targets/pprof-target --godeltaprof): a time, no duration, samples. Judged
+	 * by the body alone they would pass for a server that ignores ?seconds=. */
+	static const struct {
+		const char *file;
+		enum pprof_type type;
+	} bodies[] = {
+		{"godeltaprof-heap.pb.gz", PPROF_ALLOCS},
+		{"godeltaprof-mutex.pb.gz", PPROF_MUTEX},
+		{"godeltaprof-block.pb.gz", PPROF_BLOCK},
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		pprof_body_facts facts = facts_of(bodies[i].file, bodies[i].type);
+		assert_int_equal(facts.duration_nanos, 0);
+		assert_true(facts.time_nanos > 0);
+		assert_true(facts.n_samples > 0);
+		delta_verdict v = inspect(bodies[i].file, bodies[i].type, PPROF_DELTA_SECONDS);
+		assert_int_equal(v.kind, DELTA_CUMULATIVE);
+		assert_true(v.ignored);
+		/* Asked from godeltaprof's endpoint: a delta, its window the collector's. */
+		v = inspect(bodies[i].file, bodies[i].type, PPROF_DELTA_GODELTAPROF);
+		assert_int_equal(v.kind, DELTA_DELTA);
+		assert_false(v.ignored);
+		assert_false(v.empty);
+		assert_int_equal(v.window_s, 0);
+	}
+	/* An empty answer (nothing locked since the last call) is an empty delta. */
+	delta_verdict v = inspect("mutex-empty.pb.gz", PPROF_MUTEX, PPROF_DELTA_GODELTAPROF);
+	assert_int_equal(v.kind, DELTA_DELTA);
+	assert_true(v.empty);
+	/* heap stays the snapshot. */
+	v = inspect("heap.pb.gz", PPROF_HEAP, PPROF_DELTA_GODELTAPROF);
+	assert_int_equal(v.kind, DELTA_CUMULATIVE);
+}
+
+static double skipped(const char *type, const char *reason)
+{
+	return metrics_get(METRIC_PROFILES_SKIPPED_TOTAL, "type", type, "reason", reason,
+			   NULL);
+}
+
+static void test_godeltaprof_first_answer(void **state)
+{
+	(void)state;
+	pprof_body_facts facts = facts_of("godeltaprof-mutex.pb.gz", PPROF_MUTEX);
+	int said = 0;
+	char *l;
+
+	metrics_reset();
+	/* The first answer since the collector started: the totals of the process's life,
+	 * not stored, counted. */
+	l = delta_collected_labels(PPROF_MUTEX, PPROF_DELTA_GODELTAPROF, &facts, DELTA_NO_WINDOW,
+				   "shop/web-1", "pod=web-1", &said);
+	assert_null(l);
+	assert_true(skipped("mutex", "first") == 1.0);
+	/* The next one: its window is the time since the previous answer, rounded. */
+	l = delta_collected_labels(PPROF_MUTEX, PPROF_DELTA_GODELTAPROF, &facts, 59.6,
+				   "shop/web-1", "pod=web-1", &said);
+	assert_string_equal(l, "pod=web-1,delta=true,window=60s");
+	free(l);
+	l = delta_collected_labels(PPROF_MUTEX, PPROF_DELTA_GODELTAPROF, &facts, 0.2,
+				   "shop/web-1", "pod=web-1", &said);
+	assert_string_equal(l, "pod=web-1,delta=true,window=1s");
+	free(l);
+	assert_true(skipped("mutex", "first") == 1.0);
+	assert_false(said);
+	assert_true(metrics_get(METRIC_DELTA_IGNORED_TOTAL, "type", "mutex", NULL) == 0.0);
+	/* A ?seconds= delta ignores since_s: its window is in the body. */
+	pprof_body_facts seconds = facts_of("allocs-delta.pb.gz", PPROF_ALLOCS);
+	l = delta_collected_labels(PPROF_ALLOCS, PPROF_DELTA_SECONDS, &seconds, DELTA_NO_WINDOW,
+				   "shop/web-1", "", &said);
+	assert_string_equal(l, "delta=true,window=2s");
+	free(l);
+	/* heap from a godeltaprof pod: the snapshot, never "first". */
+	pprof_body_facts heap = facts_of("heap.pb.gz", PPROF_HEAP);
+	l = delta_collected_labels(PPROF_HEAP, PPROF_DELTA_GODELTAPROF, &heap, DELTA_NO_WINDOW,
+				   "shop/web-1", "", &said);
+	assert_string_equal(l, "delta=false");
+	free(l);
+	metrics_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +199,8 @@ int main(void)
 		cmocka_unit_test(test_ignored_seconds),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_godeltaprof_bodies),
+		cmocka_unit_test(test_godeltaprof_first_answer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,7 +169,7 @@ static void test_defaults(void **state)
 	assert_string_equal(t->service, "web-1");
 	assert_int_equal(t->types, PPROF_DEFAULT_TYPES);
 	assert_int_equal(t->cpu_seconds, 10);
-	assert_int_equal(t->delta, 1);
+	assert_int_equal(t->delta, PPROF_DELTA_SECONDS);
 	assert_string_equal(t->labels, "namespace=default,pod=web-1,node=node-a,from=kube-profefe");
 	assert_string_equal(t->base_url, "http://10.1.2.3:6060/debug/pprof");
 	pod_target_free(t);
@@ -219,21 +219,38 @@ static void test_delta_annotation(void **state)
 	pod_target *t = expect_target(&s, NULL);
 	(void)state;
 
-	assert_int_equal(t->delta, 0);
+	assert_int_equal(t->delta, PPROF_DELTA_OFF);
 	pod_target_free(t);
 	/* The annotation wins over the default either way. */
 	pod_defaults_init(&d);
-	d.delta = 0;
+	d.delta = PPROF_DELTA_OFF;
 	s = running(ENABLED ",\"profefe.com/delta\":\"true\"");
 	t = expect_target(&s, &d);
-	assert_int_equal(t->delta, 1);
+	assert_int_equal(t->delta, PPROF_DELTA_SECONDS);
+	pod_target_free(t);
+	s = running(ENABLED ",\"profefe.com/delta\":\"godeltaprof\"");
+	t = expect_target(&s, &d);
+	assert_int_equal(t->delta, PPROF_DELTA_GODELTAPROF);
 	pod_target_free(t);
 	s = running(ENABLED);
 	t = expect_target(&s, &d);
-	assert_int_equal(t->delta, 0);
+	assert_int_equal(t->delta, PPROF_DELTA_OFF);
+	pod_target_free(t);
+	/* A collector whose default is godeltaprof: "true" still asks for ?seconds=. */
+	d.delta = PPROF_DELTA_GODELTAPROF;
+	t = expect_target(&s, &d);
+	assert_int_equal(t->delta, PPROF_DELTA_GODELTAPROF);
+	pod_target_free(t);
+	s = running(ENABLED ",\"profefe.com/delta\":\"true\"");
+	t = expect_target(&s, &d);
+	assert_int_equal(t->delta, PPROF_DELTA_SECONDS);
 	pod_target_free(t);
 	expect_invalid(ENABLED ",\"profefe.com/delta\":\"yes\"", NULL,
-		       "annotation profefe.com/delta=\"yes\": not \"true\" or \"false\"");
+		       "annotation profefe.com/delta=\"yes\": not \"true\", \"false\" or "
+		       "\"godeltaprof\"");
+	expect_invalid(ENABLED ",\"profefe.com/delta\":\"GODELTAPROF\"", NULL,
+		       "annotation profefe.com/delta=\"GODELTAPROF\": not \"true\", \"false\" "
+		       "or \"godeltaprof\"");
 }
 
 static void test_bad_port(void **state)

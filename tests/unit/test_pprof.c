@@ -81,9 +81,10 @@ static void test_endpoints(void **state)
 	check_endpoint(PPROF_THREADCREATE, 10, "threadcreate");
 }
 
-static void check_delta_endpoint(enum pprof_type t, int seconds, const char *want)
+static void check_delta_endpoint(enum pprof_type t, enum pprof_delta d, int seconds,
+				 const char *want)
 {
-	char *got = pprof_delta_endpoint(t, seconds);
+	char *got = pprof_delta_endpoint(t, d, seconds);
 	assert_string_equal(got, want);
 	free(got);
 }
@@ -91,19 +92,52 @@ static void check_delta_endpoint(enum pprof_type t, int seconds, const char *wan
 static void test_delta_endpoints(void **state)
 {
 	(void)state;
-	check_delta_endpoint(PPROF_ALLOCS, 10, "allocs?seconds=10");
-	check_delta_endpoint(PPROF_BLOCK, 3, "block?seconds=3");
-	check_delta_endpoint(PPROF_MUTEX, 0, "mutex?seconds=1");
+	check_delta_endpoint(PPROF_ALLOCS, PPROF_DELTA_SECONDS, 10, "allocs?seconds=10");
+	check_delta_endpoint(PPROF_BLOCK, PPROF_DELTA_SECONDS, 3, "block?seconds=3");
+	check_delta_endpoint(PPROF_MUTEX, PPROF_DELTA_SECONDS, 0, "mutex?seconds=1");
 	/* heap stays a snapshot; the others are not cumulative. */
-	check_delta_endpoint(PPROF_HEAP, 10, "heap");
-	check_delta_endpoint(PPROF_GOROUTINE, 10, "goroutine");
-	check_delta_endpoint(PPROF_CPU, 10, "profile?seconds=10");
+	check_delta_endpoint(PPROF_HEAP, PPROF_DELTA_SECONDS, 10, "heap");
+	check_delta_endpoint(PPROF_GOROUTINE, PPROF_DELTA_SECONDS, 10, "goroutine");
+	check_delta_endpoint(PPROF_CPU, PPROF_DELTA_SECONDS, 10, "profile?seconds=10");
+	/* Off: the totals. */
+	check_delta_endpoint(PPROF_ALLOCS, PPROF_DELTA_OFF, 10, "allocs");
+	check_delta_endpoint(PPROF_CPU, PPROF_DELTA_OFF, 10, "profile?seconds=10");
+	/* godeltaprof: its own endpoints, no seconds; allocs from its heap profile. */
+	check_delta_endpoint(PPROF_ALLOCS, PPROF_DELTA_GODELTAPROF, 10, "delta_heap");
+	check_delta_endpoint(PPROF_BLOCK, PPROF_DELTA_GODELTAPROF, 10, "delta_block");
+	check_delta_endpoint(PPROF_MUTEX, PPROF_DELTA_GODELTAPROF, 10, "delta_mutex");
+	check_delta_endpoint(PPROF_HEAP, PPROF_DELTA_GODELTAPROF, 10, "heap");
+	check_delta_endpoint(PPROF_CPU, PPROF_DELTA_GODELTAPROF, 7, "profile?seconds=7");
+	/* Which endpoints hold the connection for their seconds. */
+	assert_true(pprof_endpoint_waits(PPROF_CPU, PPROF_DELTA_OFF));
+	assert_true(pprof_endpoint_waits(PPROF_TRACE, PPROF_DELTA_GODELTAPROF));
+	assert_true(pprof_endpoint_waits(PPROF_ALLOCS, PPROF_DELTA_SECONDS));
+	assert_false(pprof_endpoint_waits(PPROF_ALLOCS, PPROF_DELTA_OFF));
+	assert_false(pprof_endpoint_waits(PPROF_MUTEX, PPROF_DELTA_GODELTAPROF));
+	assert_false(pprof_endpoint_waits(PPROF_HEAP, PPROF_DELTA_SECONDS));
 	assert_true(pprof_type_is_cumulative(PPROF_ALLOCS));
 	assert_true(pprof_type_is_cumulative(PPROF_BLOCK));
 	assert_true(pprof_type_is_cumulative(PPROF_MUTEX));
 	assert_false(pprof_type_is_cumulative(PPROF_HEAP));
 	assert_false(pprof_type_is_cumulative(PPROF_CPU));
 	assert_false(pprof_type_is_cumulative(PPROF_THREADCREATE));
+}
+
+static void test_delta_names(void **state)
+{
+	enum pprof_delta d = PPROF_DELTA_OFF;
+	(void)state;
+	for (unsigned i = 0; i < PPROF_DELTA_COUNT; i++) {
+		assert_int_equal(pprof_delta_parse(pprof_delta_name((enum pprof_delta)i), &d), 0);
+		assert_int_equal(d, i);
+	}
+	assert_string_equal(pprof_delta_name(PPROF_DELTA_GODELTAPROF), "godeltaprof");
+	assert_string_equal(pprof_delta_name(PPROF_DELTA_SECONDS), "true");
+	assert_int_equal(pprof_delta_parse("GoDeltaProf", &d), -1);
+	assert_int_equal(pprof_delta_parse("yes", &d), -1);
+	assert_int_equal(pprof_delta_parse("", &d), -1);
+	assert_int_equal(pprof_delta_parse(NULL, &d), -1);
+	assert_string_equal(pprof_delta_name((enum pprof_delta)PPROF_DELTA_COUNT), "unknown");
 }
 
 static void test_has_samples(void **state)
@@ -654,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_profefe_types),
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_delta_endpoints),
+		cmocka_unit_test(test_delta_names),
 		cmocka_unit_test(test_has_samples),
 		cmocka_unit_test(test_types_parse),
 		cmocka_unit_test(test_real_profiles),

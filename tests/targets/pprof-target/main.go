@@ -2,6 +2,8 @@
 // under a configurable prefix and keeps every profile type non-empty with
 // light, steady CPU work, allocations, goroutines and lock contention
 // (mutex and block profiling can be left off: --no-contention-profiling).
+// With --godeltaprof it also serves godeltaprof's delta_heap, delta_block and
+// delta_mutex, as services that register github.com/grafana/pyroscope-go/godeltaprof do.
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	deltapprof "github.com/grafana/pyroscope-go/godeltaprof/http/pprof"
 )
 
 func main() {
@@ -32,6 +36,10 @@ func main() {
 	gcEvery := flag.Duration("gc-every", 0, "run a garbage collection this often (0: never forced): allocs and heap profiles only change at a GC, so short delta windows need one")
 	contentionOff := flag.Bool("no-contention-profiling", false,
 		"leave mutex and block profiling off, as most services do (their profiles stay empty)")
+	flag.BoolVar(&godeltaprof, "godeltaprof", false,
+		"also serve godeltaprof's delta_heap, delta_block and delta_mutex (each answer: the change since the previous call)")
+	flag.BoolVar(&logRequests, "log-requests", false,
+		"log every request's method, path and query on stderr (what a test checks was asked)")
 	tlsFlags := addTLSFlags()
 	flag.Parse()
 
@@ -147,6 +155,12 @@ func (o *tlsOptions) allowed(w http.ResponseWriter, r *http.Request) bool {
 // serve dispatches one pprof endpoint by name; pprof.Index only knows the
 // fixed /debug/pprof/ prefix, so named profiles are routed here.
 func serve(w http.ResponseWriter, r *http.Request, name string) {
+	if logRequests {
+		log.Printf("request %s %s?%s", r.Method, r.URL.Path, r.URL.RawQuery)
+	}
+	if godeltaprof && serveDelta(w, r, name) {
+		return
+	}
 	switch name {
 	case "":
 		pprof.Index(w, r)
@@ -180,7 +194,24 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 	}
 }
 
+// serveDelta answers godeltaprof's endpoints; false for any other name.
+func serveDelta(w http.ResponseWriter, r *http.Request, name string) bool {
+	switch name {
+	case "delta_heap":
+		deltapprof.Heap(w, r)
+	case "delta_block":
+		deltapprof.Block(w, r)
+	case "delta_mutex":
+		deltapprof.Mutex(w, r)
+	default:
+		return false
+	}
+	return true
+}
+
 var (
+	godeltaprof    bool
+	logRequests    bool
 	ignoreSeconds  bool
 	cpuBurstMillis int
 	sink           []byte
