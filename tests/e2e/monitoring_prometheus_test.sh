@@ -62,6 +62,9 @@ metrics_port=$(sed -n 's/.*msg="serving metrics".* port=\([0-9]*\).*/\1/p' "$E2E
 # ------------------------------------------ Prometheus, with the chart's rules --
 
 mkdir -p "$E2E_TMP/prom"
+# Rendering maps the chart's objects through the API server (kubectl create
+# --dry-run=client), which knows a PrometheusRule only once its CRD is there.
+monitoring_crds_install
 rules=$(render -s templates/prometheusrule.yaml --set prometheusRule.enabled=true | obj PrometheusRule) ||
 	fail "the chart renders no PrometheusRule"
 jq .spec <<<"$rules" >"$E2E_TMP/prom/rules.yaml" # JSON is YAML: a rule file
@@ -163,9 +166,8 @@ while IFS=$'\t' read -r name expr; do
 	fi
 done <"$E2E_TMP/queries.tsv"
 
-# ------------------- the CRDs, and the chart applied under strict validation --
+# ---------------------- the chart applied under strict validation (CRDs above) --
 
-monitoring_crds_install
 # The PodMonitor's schema is live: an unknown field is refused.
 out=$(render -s templates/podmonitor.yaml --set podMonitor.enabled=true --set namespace.name="$ns" |
 	jq '.[0] | .spec.podMetricsEndpoints[0].scrapeEvery = "1s"' |
