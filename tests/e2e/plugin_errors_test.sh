@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # e2e: kubectl-profefe capture when some pods cannot be captured: a missing pod,
-# one not annotated (or annotated "false"), one not Running, one with a bad
-# annotation, one whose pprof server is not there (through the pod proxy and
-# with --direct), and profefe down. Each gets one line naming it and why; the
-# good pods are still captured; the exit status is 1.
+# one annotated "false", one not Running, one with a bad annotation, one whose
+# pprof server is not there (through the pod proxy and with --direct), and
+# profefe down. Each gets one line naming it and why; the good pods are still
+# captured; the exit status is 1. A pod named without any annotation is
+# captured: whoever names a pod wants its profiles (-l and -A still choose
+# only annotated pods).
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 ns=e2e-plugin-err
@@ -30,25 +32,24 @@ run_capture() {
 	err=$(cat "$E2E_TMP/stderr")
 }
 
-# The named pods: two good ones among every kind of bad one.
+# The named pods: three good ones (one without annotations) among every kind of bad one.
 run_capture good missing plain off waiting badport silent good2 -n $ns --profiles heap,goroutine
 assert_eq 1 "$rc" "exit status"
-assert_eq 4 "$(wc -l <"$E2E_TMP/stdout")" "profiles of the good pods"
-for p in good good2; do
+assert_eq 6 "$(wc -l <"$E2E_TMP/stdout")" "profiles of the good pods"
+for p in good good2 plain; do
 	for t in heap goroutine; do
 		f=$(ls "$out"/profile-$t-$p-*.pb.gz) || fail "$t of $p not captured: $(ls "$out")"
 		pprof_top "$f" >/dev/null
 	done
 done
-assert_eq 4 "$(find "$out" -type f | wc -l)" "files written"
+assert_eq 6 "$(find "$out" -type f | wc -l)" "files written"
 # One line per bad pod (two for silent: one per profile type), then the summary
 # and the command to read the first profile.
-assert_eq 9 "$(wc -l <"$E2E_TMP/stderr")" "error lines: $err"
-assert_eq 7 "$(grep -c '^error: ' "$E2E_TMP/stderr")" "error lines: $err"
-assert_eq "4 profiles written, 3 pods, 7 failures, in $out" "$(sed -n 8p "$E2E_TMP/stderr")" "summary"
-assert_eq "go tool pprof $(head -1 "$E2E_TMP/stdout")" "$(sed -n 9p "$E2E_TMP/stderr")" "next command"
+assert_eq 8 "$(wc -l <"$E2E_TMP/stderr")" "error lines: $err"
+assert_eq 6 "$(grep -c '^error: ' "$E2E_TMP/stderr")" "error lines: $err"
+assert_eq "6 profiles written, 4 pods, 6 failures, in $out" "$(sed -n 7p "$E2E_TMP/stderr")" "summary"
+assert_eq "go tool pprof $(head -1 "$E2E_TMP/stdout")" "$(sed -n 8p "$E2E_TMP/stderr")" "next command"
 grep -qx "error: pod $ns/missing: not found in namespace $ns" <<<"$err" || fail "missing pod: $err"
-grep -qx "error: pod $ns/plain: not annotated profefe.com/enable: \"true\"" <<<"$err" || fail "plain pod: $err"
 grep -qx "error: pod $ns/off: annotation profefe.com/enable is \"false\", not \"true\"" <<<"$err" ||
 	fail "enable=false pod: $err"
 grep -qx "error: pod $ns/waiting: not Running (phase Pending)" <<<"$err" || fail "pending pod: $err"
@@ -58,7 +59,7 @@ for t in heap goroutine; do
 	line=$(grep "^error: pod $ns/silent: $t profile: " <<<"$err") || fail "silent pod $t: $err"
 	assert_contains "$line" "the API server's pod proxy could not reach $silent_ip port 6060" "silent pod"
 done
-grep -q -e "good:" -e "good2:" <<<"$err" && fail "a good pod reported an error: $err"
+grep -q -e "good:" -e "good2:" -e "plain:" <<<"$err" && fail "a good pod reported an error: $err"
 
 # Only good pods: exit 0, only the summary on stderr.
 run_capture good good2 -n $ns --profiles heap
