@@ -93,13 +93,19 @@ e2e_extra_cleanup() {
 
 # ---------------------------------------------------------- runtime stage --
 
-# COPY --from=<build stage> SRC DEST: the one binary.
+# COPY --from=<build stage> SRC... DIR/: the collector and the spool tool.
 copy=$(of_stage "$stages" COPY)
-[[ $copy =~ ^--from=([^ ]+)\ +([^ ]+)\ +([^ ]+)$ ]] || fail "runtime COPY is not 'COPY --from=STAGE SRC DEST': $copy"
+[[ $copy =~ ^--from=([^ ]+)\ +(.+)\ +([^ ]+/)$ ]] ||
+	fail "runtime COPY is not 'COPY --from=STAGE SRC... DIR/': $copy"
 assert_eq "$build_name" "${BASH_REMATCH[1]}" "COPY --from stage"
-image_bin=${BASH_REMATCH[3]}
+copied=${BASH_REMATCH[2]} dest=${BASH_REMATCH[3]}
+assert_eq "/build/kprofefe /build/kprofefe-spool" "$(tr -s ' ' <<<"$copied")" "the binaries the image ships"
+image_bin=${dest}kprofefe
 out=$(ctr_run "$image_bin" --version 2>&1) || fail "$image_bin --version in $image: $out"
 assert_contains "$out" "kprofefe " "the image's --version"
+# The spool tool, for an operator's kubectl exec into the collector's pod.
+out=$(ctr_run "${dest}kprofefe-spool" --version 2>&1) || fail "${dest}kprofefe-spool --version in $image: $out"
+assert_contains "$out" "kprofefe-spool " "the spool tool's --version"
 # The binary itself, out of the image, for its DT_NEEDED.
 bin=$E2E_TMP/kprofefe
 ctr_run cat "$image_bin" >"$bin" || fail "reading $image_bin out of $image"
