@@ -215,6 +215,19 @@ static int ls_dir(const char *dir, int64_t now)
 	return -1;
 }
 
+/* Every path argument exists before any is read: a typo is a usage error, not a bad
+ * entry. Returns -1 to go on, else the exit status. */
+static int check_paths(const char *cmd, int npos, char **pos)
+{
+	if (npos == 0)
+		return usage_error("%s needs a spool directory or entry file", cmd);
+	struct stat st;
+	for (int i = 0; i < npos; i++)
+		if (stat(pos[i], &st) != 0)
+			return usage_error("no such spool directory or entry: %s", pos[i]);
+	return -1;
+}
+
 static int cmd_ls(int argc, char **argv, char **pos)
 {
 	int npos = 0;
@@ -222,12 +235,10 @@ static int cmd_ls(int argc, char **argv, char **pos)
 		       "usage: kprofefe-spool ls [--json] DIR|ENTRY...", argc, argv, pos, &npos);
 	if (rc >= 0)
 		return rc;
-	if (npos == 0)
-		return usage_error("ls needs a spool directory or entry file");
+	rc = check_paths("ls", npos, pos);
+	if (rc >= 0)
+		return rc;
 	struct stat st;
-	for (int i = 0; i < npos; i++)
-		if (stat(pos[i], &st) != 0)
-			return usage_error("no such spool directory or entry: %s", pos[i]);
 	int64_t now = now_ns();
 	if (!ls_json)
 		printf("%-8s %-24s %-12s %10s %8s  %-36s %s\n", "AGE", "SERVICE", "TYPE", "SIZE",
@@ -284,13 +295,10 @@ static int cmd_verify(int argc, char **argv, char **pos)
 		       &npos);
 	if (rc >= 0)
 		return rc;
-	if (npos == 0)
-		return usage_error("verify needs a spool directory or entry file");
-	/* every argument exists before anything is checked: a typo is a usage error */
+	rc = check_paths("verify", npos, pos);
+	if (rc >= 0)
+		return rc;
 	struct stat st;
-	for (int i = 0; i < npos; i++)
-		if (stat(pos[i], &st) != 0)
-			return usage_error("no such spool directory or entry: %s", pos[i]);
 	size_t checked = 0, bad = 0;
 	int dirs = 0;
 	for (int i = 0; i < npos; i++) {

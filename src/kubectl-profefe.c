@@ -223,8 +223,9 @@ static const flag_spec capture_specs[] = {
 static const char usage_capture[] =
 	"Usage: kubectl profefe capture [POD...] [-n NS | -A] [-l SELECTOR] [flags]\n"
 	"\n"
-	"Captures the profiles of every named pod, or of every pod matching the selector,\n"
-	"that is Running and annotated profefe.com/enable: \"true\", all at once. Each is\n"
+	"Captures the profiles of every named pod that is Running (annotated or not: use\n"
+	"--port, --path, --scheme), or of every Running pod matching the selector that is\n"
+	"annotated profefe.com/enable: \"true\", all at once. Each is\n"
 	"written as profile-<type>-<pod>-<unix seconds>.pb.gz in --output-dir (created if\n"
 	"missing), or pushed to profefe with --profefe-hostport. The paths (or URLs) go to\n"
 	"stdout grouped by pod; a summary and the `go tool pprof` command to stderr.\n"
