@@ -100,8 +100,14 @@ wait_until() {
 	done
 }
 
-pid_alive() { # PIDFILE
-	[[ -s $1 ]] && alive "$(cat "$1")"
+# pid_alive PIDFILE: the process it names runs and is one this directory
+# started (every spawned command line names $D). A pid file from an earlier
+# boot, or a machine restored from a snapshot, may name someone else's process.
+pid_alive() {
+	local pid
+	[[ -s $1 ]] || return 1
+	pid=$(cat "$1")
+	alive "$pid" && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$D"
 }
 
 # alive PID...: true while any PID runs. An exited process that its parent
@@ -130,7 +136,7 @@ stop_pids() {
 # stop_pidfile PIDFILE: TERM, wait up to 10s, then KILL; removes the file.
 stop_pidfile() {
 	local f=$1
-	[[ -s $f ]] && stop_pids "$(cat "$f")"
+	pid_alive "$f" && stop_pids "$(cat "$f")"
 	rm -f "$f"
 }
 
@@ -650,6 +656,20 @@ require_up() { is_up || die "cluster in $D is not up (run scripts/cluster.sh up)
 # require_made: the cluster was brought up (a component may be stopped).
 require_made() { [[ -e $D/instance ]] || die "no cluster in $D (run scripts/cluster.sh up)"; }
 
+# clear_stale: what an earlier run left (a killed test run, a reboot, a
+# restored machine) is torn down when none of its processes runs; a cluster
+# partly running is refused, since someone may still be using it.
+clear_stale() {
+	local p
+	for p in "$D"/*.pid; do
+		[[ -e $p ]] || continue
+		pid_alive "$p" &&
+			die "cluster in $D is partly up ($(basename "$p" .pid) runs as pid $(cat "$p")); run scripts/cluster.sh down first"
+	done
+	echo "cluster: clearing what an earlier run left in $D (none of its processes runs)"
+	down >/dev/null
+}
+
 up() {
 	local real=0
 	case ${1:-} in
@@ -662,7 +682,7 @@ up() {
 		return 0
 	fi
 	if [[ -e $D/instance || -e $D/etcd.pid || -e $D/profefe.pid || -d $D/pods ]]; then
-		die "stale cluster state in $D; run scripts/cluster.sh down first"
+		clear_stale
 	fi
 	local start=$SECONDS p
 	mkdir -p "$LOGS"

@@ -48,6 +48,28 @@ ip2=$(c2 pod add p2 --node node-a)
 		-H "Authorization: Bearer $token")" "token after API server restart"
 	assert_eq "$ip2" "$(kubectl get pod p2 -o jsonpath='{.status.podIP}')" "p2's IP after the API server's restart"
 )
+
+# A run killed without `down` (a killed test run, a machine restored from a
+# snapshot): none of its processes runs, its files and network remain, and a
+# pid file names a process that is not the cluster's. `up` clears the state
+# and comes up, and leaves that process alone.
+killed=()
+for f in "$dir2"/*.pid; do killed+=("$(cat "$f")"); done
+for f in "$dir2"/pods/*.env; do
+	mapfile -t -O "${#killed[@]}" killed < <(ip netns pids "$(NETNS="" && source "$f" && echo "$NETNS")")
+done
+kill -KILL "${killed[@]}"
+none_runs() { local p; for p in "$@"; do [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) =~ ^(Z|)$ ]] || return 1; done; }
+wait_for 10 none_runs "${killed[@]}"
+sleep 600 &
+stranger=$!
+echo "$stranger" >"$dir2/profefe.pid"
+c2 up >"$E2E_TMP/up-stale.log" 2>&1 || fail "up over a killed run's state: $(cat "$E2E_TMP/up-stale.log")"
+grep -q 'clearing what an earlier run left' "$E2E_TMP/up-stale.log" || fail "up did not say it cleared stale state: $(cat "$E2E_TMP/up-stale.log")"
+kill -0 "$stranger" || fail "up killed process $stranger, which a stale pid file named"
+kill "$stranger"
+wait "$stranger" 2>/dev/null || true
+assert_eq ok "$(eval "$env2" && kubectl get --raw /readyz)" "the second instance's API server after up over stale state"
 c2 down || fail "second instance down left something behind"
 c2 check-clean || fail "check-clean after down"
 c2 down >/dev/null || fail "down twice is not safe"
