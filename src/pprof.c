@@ -1070,7 +1070,7 @@ int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, cha
 
 	memset(info, 0, sizeof(*info));
 	if (data == NULL || len == 0) {
-		snprintf(err, errlen, "empty file");
+		snprintf(err, errlen, "not a pprof profile or Go trace: empty file");
 		return -1;
 	}
 	if (pprof_is_trace(data, len))
@@ -1078,7 +1078,8 @@ int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, cha
 	if (!is_gzip(data, len))
 		return read_profile(data, len, info, err, errlen);
 	if (pprof_gunzip(data, len, 0, &raw, &raw_len, &reason) != 0) {
-		snprintf(err, errlen, "cannot gunzip: %s", pprof_reason_name(reason));
+		snprintf(err, errlen, "not a pprof profile or Go trace: cannot gunzip: %s",
+			 pprof_reason_name(reason));
 		return -1;
 	}
 	rc = read_profile(raw, raw_len, info, err, errlen);

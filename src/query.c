@@ -590,10 +590,7 @@ int query_load_file(const char *path, const char *type_name, unsigned char **dat
 	if (read_file(path, &raw, &raw_len, err, errlen) != 0)
 		return -1;
 	if (pprof_read_info(raw, raw_len, &info, why, sizeof(why)) != 0) {
-		if (strncmp(why, "not a pprof profile", 19) == 0)
-			snprintf(err, errlen, "%s: %s", path, why);
-		else
-			snprintf(err, errlen, "%s: not a pprof profile or Go trace: %s", path, why);
+		snprintf(err, errlen, "%s: %s", path, why);
 		free(raw);
 		return -1;
 	}
