@@ -204,7 +204,7 @@ enum capture_choice capture_choose(const kube_pod *pod, const capture_options *o
 		strip_pod_prefix(pod, why);
 		return CAPTURE_FAIL;
 	case POD_IGNORED:
-		if (strcmp(why, "no_pod_ip") == 0)
+		if (pod->pod_ip == NULL || pod->pod_ip[0] == '\0')
 			return refuse(named, why, whylen, "Running but without a pod IP yet");
 		return refuse(1, why, whylen, "pod IP \"%.60s\" is not an IP address", pod->pod_ip);
 	}
