@@ -90,6 +90,19 @@ count_at_least() {
 	(($(profefe_count "$@") >= n))
 }
 
+# profile_labels SERVICE TYPE [LABELS]: the labels of the one profile profefe
+# holds of SERVICE and TYPE (with LABELS), k=v sorted and comma-joined; fails
+# unless there is exactly one.
+profile_labels() {
+	local p
+	p=$(profefe_profiles "$@")
+	assert_eq 1 "$(jq length <<<"$p")" "profiles of service $1 type $2 ${3:-}"
+	jq -r '.[0].labels | map("\(.key)=\(.value)") | sort | join(",")' <<<"$p"
+}
+
+# label_list K=V...: the labels as profile_labels prints them.
+label_list() { printf '%s\n' "$@" | sort | paste -sd, -; }
+
 collectors_stop_all() {
 	local name pid
 	[[ -f $E2E_TMP/.collectors ]] || return 0

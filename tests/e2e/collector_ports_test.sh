@@ -43,30 +43,21 @@ rc=0
 # shellcheck disable=SC2016 # jq's $ns
 log=$(log_json "$E2E_TMP/once.log" --arg ns "$ns/" 'select(.pod // "" | startswith($ns))')
 
-# labels SERVICE TYPE [LABELS]: the one stored profile's labels, k=v sorted, comma-joined.
-labels() {
-	local p
-	p=$(profefe_profiles "$@")
-	assert_eq 1 "$(jq length <<<"$p")" "profiles of service $1 type $2 ${3:-}"
-	jq -r '.[0].labels | map("\(.key)=\(.value)") | sort | join(",")' <<<"$p"
-}
-# want LABEL...: the labels as labels prints them (sorted, comma-joined).
-want() { printf '%s\n' "$@" | sort | paste -sd, -; }
 base=(from=kube-profefe "namespace=$ns" node=node-a image=kprofefe/pprof-target:test)
 for type in cpu heap; do
 	d=()
 	[[ $type == heap ]] && d=(delta=false)
 	# The first container's port keeps the workload's name; the sidecar's is named after it.
-	assert_eq "$(want "${base[@]}" "${d[@]}" container=app pod=named-7d9f8c-x1 port=6060 hash=7d9f8c)" \
-		"$(labels "named-$ns" $type)" "labels of app's $type profile (service named-$ns)"
-	assert_eq "$(want "${base[@]}" "${d[@]}" container=proxy pod=named-7d9f8c-x1 port=7070 hash=7d9f8c)" \
-		"$(labels "named-$ns-proxy" $type)" "labels of the sidecar's $type profile (named-$ns-proxy)"
-	assert_eq "$(want "${base[@]}" "${d[@]}" container=app "pod=nums-$ns" port=6060)" \
-		"$(labels "nums-$ns" $type)" "labels of nums' 6060 $type profile"
-	assert_eq "$(want "${base[@]}" "${d[@]}" container=side "pod=nums-$ns" port=7070)" \
-		"$(labels "nums-$ns-side" $type)" "labels of nums' 7070 $type profile"
-	assert_eq "$(want "${base[@]}" "${d[@]}" container=app "pod=bad-$ns" port=6060)" \
-		"$(labels "bad-$ns" $type)" "labels of the bad list's valid port ($type)"
+	assert_eq "$(label_list "${base[@]}" "${d[@]}" container=app pod=named-7d9f8c-x1 port=6060 hash=7d9f8c)" \
+		"$(profile_labels "named-$ns" $type)" "labels of app's $type profile (service named-$ns)"
+	assert_eq "$(label_list "${base[@]}" "${d[@]}" container=proxy pod=named-7d9f8c-x1 port=7070 hash=7d9f8c)" \
+		"$(profile_labels "named-$ns-proxy" $type)" "labels of the sidecar's $type profile (named-$ns-proxy)"
+	assert_eq "$(label_list "${base[@]}" "${d[@]}" container=app "pod=nums-$ns" port=6060)" \
+		"$(profile_labels "nums-$ns" $type)" "labels of nums' 6060 $type profile"
+	assert_eq "$(label_list "${base[@]}" "${d[@]}" container=side "pod=nums-$ns" port=7070)" \
+		"$(profile_labels "nums-$ns-side" $type)" "labels of nums' 7070 $type profile"
+	assert_eq "$(label_list "${base[@]}" "${d[@]}" container=app "pod=bad-$ns" port=6060)" \
+		"$(profile_labels "bad-$ns" $type)" "labels of the bad list's valid port ($type)"
 	assert_eq 0 "$(profefe_count "none-$ns" $type)" "$type profiles of the pod whose list has no valid port"
 done
 # The two programs' CPU profiles are their own: each holds its own process's pid.
@@ -91,8 +82,8 @@ assert_eq "$ns/bad-$ns:6060 $ns/named-7d9f8c-x1:6060 $ns/named-7d9f8c-x1:7070 $n
 	"$added" "targets added"
 
 # --pod-labels: app.kubernetes.io/version stored as version, pod-template-hash as hash.
-assert_eq "$(want "${base[@]}" container=app hash=bbbb22 pod=rel-bbbb22-x1 version=v2)" \
-	"$(labels "rel-$ns" cpu version=v2)" "labels of release v2's cpu profile"
+assert_eq "$(label_list "${base[@]}" container=app hash=bbbb22 pod=rel-bbbb22-x1 version=v2)" \
+	"$(profile_labels "rel-$ns" cpu version=v2)" "labels of release v2's cpu profile"
 assert_eq 1 "$(profefe_count "rel-$ns" cpu version=v1)" "cpu profiles of release v1"
 # One release's profile: the merge by version takes v2's alone, without it both.
 merge() { # OUT LABELS

@@ -11,10 +11,7 @@ source "$(dirname "$0")/tls_lib.sh"
 ns=e2e-plugin-tls-$RANDOM
 pki=$E2E_TMP/pki
 tls_ca "$pki" ca
-tls_cert "$pki" web ca "DNS:not-yet.invalid" serverAuth
-ip=$(KPROFEFE_TARGET_ARGS="--tls-cert $pki/web.crt --tls-key $pki/web.key" pod_add web --node node-a \
-	--namespace "$ns" --annotate profefe.com/enable=true --annotate profefe.com/scheme=https)
-tls_cert "$pki" web ca "IP:$ip" serverAuth # the target reads it at each handshake
+tls_pod "$pki" web ca web --node node-a --namespace "$ns" --annotate profefe.com/enable=true >/dev/null
 
 # capture NAME ARGS...: kubectl profefe capture into $E2E_TMP/NAME; status in $rc.
 capture() {

@@ -37,6 +37,21 @@ tls_cert() {
 	mv "$dir/$name.crt.new" "$dir/$name.crt"
 }
 
+# tls_pod DIR CERT CA NAME POD-ADD-ARGS...: pod NAME (lib.sh's pod_add, with
+# POD-ADD-ARGS), annotated profefe.com/scheme "https", whose pprof target serves
+# https only with DIR/CERT.crt, signed by DIR/CA for the pod's IP; prints the IP.
+# The IP is known once the pod runs, so the certificate is made again then (the
+# target reads it at each handshake). KPROFEFE_TARGET_ARGS adds target flags.
+tls_pod() {
+	local dir=$1 cert=$2 ca=$3 name=$4 ip
+	shift 4
+	tls_cert "$dir" "$cert" "$ca" "DNS:not-yet.invalid" serverAuth
+	ip=$(KPROFEFE_TARGET_ARGS="--tls-cert $dir/$cert.crt --tls-key $dir/$cert.key ${KPROFEFE_TARGET_ARGS:-}" \
+		pod_add "$name" --annotate profefe.com/scheme=https "$@")
+	tls_cert "$dir" "$cert" "$ca" "IP:$ip" serverAuth
+	echo "$ip"
+}
+
 # secret_set DIR NAME FILE=SOURCE...: DIR/NAME as the kubelet mounts a Secret:
 # each FILE a link to ..data/FILE, ..data a link to a timestamped directory.
 # Called again, it swaps ..data to a new directory (an update of the Secret).
