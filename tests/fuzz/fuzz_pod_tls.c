@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <yajl/yajl_tree.h>
 
@@ -16,6 +17,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
+
+/* The directory is this process's alone: it goes when the fuzzer exits. */
+static void remove_dir(void)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "%s/fz/token", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fz", dir);
+	rmdir(path);
+	rmdir(dir);
+}
 
 /* The credentials directory, with one set "fz" whose token is rewritten per input. */
 static int write_token(const uint8_t *data, size_t len)
@@ -28,6 +41,7 @@ static int write_token(const uint8_t *data, size_t len)
 		snprintf(set, sizeof(set), "%s/fz", dir);
 		if (mkdir(set, 0700) != 0)
 			abort();
+		atexit(remove_dir);
 	}
 	char path[96];
 	snprintf(path, sizeof(path), "%s/fz/token", dir);

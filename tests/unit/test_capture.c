@@ -3,6 +3,7 @@
  * that answers the pod GETs and LISTs, the pod-proxy paths, the pods' own pprof paths and
  * profefe uploads, and records who sent which credentials. The real kube-apiserver, pods
  * and profefe are used by tests/e2e/plugin_*_test.sh. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,7 +21,7 @@
 #include "test_loop.h"
 
 #include "test_data.h"
-#include <dirent.h>
+#include <ftw.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -331,21 +332,17 @@ static env *env_new(void)
 	return e;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
 static void env_free(env *e)
 {
-	DIR *d = opendir(e->dir);
-	struct dirent *ent;
-
-	while (d && (ent = readdir(d))) {
-		if (ent->d_name[0] == '.')
-			continue;
-		char *p = xasprintf("%s/%s", e->dir, ent->d_name);
-		unlink(p);
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(e->dir);
+	/* Captures may create directories below the output directory (--output-dir a/b). */
+	assert_int_equal(nftw(e->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
 	fclose(e->out_f);
 	fclose(e->err_f);
 	fclose(e->tty_f);
