@@ -18,17 +18,24 @@ SPOOL_HOST=$KPROFEFE_NODE_DIR/spool
 OVERLAY=$E2E_TMP/overlay
 APP_NS=e2e-real$(date +%s | tail -c 5)$((RANDOM % 100))
 
-# write_overlay [CONFIG-KEY=VALUE...]: the overlay a user writes: the image
-# they built, their profefe; plus what this cluster needs: the node's own
-# spool directory, and only the real node (the simulated ones run nothing).
+# write_overlay [--component DIR]... [CONFIG-KEY=VALUE...]: the overlay a user
+# writes: the image they built, their profefe, the components of daemonset/
+# they chose (DIR relative to it, e.g. examples/pod-tls); plus what this
+# cluster needs: the node's own spool directory, and only the real node (the
+# simulated ones run nothing).
 write_overlay() {
-	local kv
+	local kv components=""
 	mkdir -p "$OVERLAY"
+	while [[ ${1:-} == --component ]]; do
+		components+=$'\n'"  - $(realpath --relative-to="$OVERLAY" "$DS_DIR/$2")"
+		shift 2
+	done
 	cat >"$OVERLAY/kustomization.yaml" <<-EOF
 		apiVersion: kustomize.config.k8s.io/v1beta1
 		kind: Kustomization
 		resources:
 		  - $(realpath --relative-to="$OVERLAY" "$DS_DIR")
+		components:$components
 		images:
 		  - name: kprofefe/kprofefe
 		    newName: ${KPROFEFE_COLLECTOR_IMAGE%:*}
@@ -61,21 +68,32 @@ write_overlay() {
 	EOF
 }
 
-# target_container NAME PORT-NAME PORT: a pprof-target container of a pod
-# template, as YAML indented for deploy_app's containers list.
+# target_container NAME PORT-NAME PORT [TLS-SECRET]: a pprof-target container
+# of a pod template, as YAML indented for app_deployment's containers list.
+# With TLS-SECRET (a kubernetes.io/tls Secret, the pod's volume of that name:
+# tls_volume) it serves https only, with the Secret's certificate and key.
 target_container() {
+	local tls=${4:-} scheme=HTTP flags=""
+	[[ -n $tls ]] && scheme=HTTPS flags=', "--tls-cert", "/etc/pprof-tls/tls.crt", "--tls-key", "/etc/pprof-tls/tls.key"'
 	cat <<-EOF
 		        - name: $1
 		          image: $KPROFEFE_TARGET_IMAGE
 		          imagePullPolicy: Never
-		          args: ["--addr", ":$3", "--cpu-ms", "5", "--cpu-ms-profiling", "50"]
+		          args: ["--addr", ":$3", "--cpu-ms", "5", "--cpu-ms-profiling", "50"$flags]
 		          ports: [{name: $2, containerPort: $3}]
-		          readinessProbe: {httpGet: {path: /healthz, port: $2}, periodSeconds: 2}
+		          readinessProbe: {httpGet: {path: /healthz, port: $2, scheme: $scheme}, periodSeconds: 2}
 	EOF
+	[[ -z $tls ]] || echo "          volumeMounts: [{name: $tls, mountPath: /etc/pprof-tls, readOnly: true}]"
 }
 
-# deploy_app NAME REPLICAS: an annotated Deployment of the pprof target.
-deploy_app() {
+tls_volume() { echo "{name: $1, secret: {secretName: $1}}"; } # SECRET: a pod volume of it
+
+# app_deployment NAME REPLICAS LABELS ANNOTATIONS CONTAINERS [VOLUMES]: a
+# Deployment on the real node whose pods are labelled app=NAME and LABELS and
+# annotated ANNOTATIONS (both the inside of a YAML flow mapping:
+# 'k: v, k2: "v2"'), running CONTAINERS (target_container's YAML), with
+# VOLUMES (the inside of a YAML flow sequence).
+app_deployment() {
 	kubectl apply -f - >/dev/null <<-EOF || fail "creating Deployment $APP_NS/$1"
 		apiVersion: apps/v1
 		kind: Deployment
@@ -85,14 +103,21 @@ deploy_app() {
 		  selector: {matchLabels: {app: $1}}
 		  template:
 		    metadata:
-		      labels: {app: $1}
-		      annotations: {profefe.com/enable: "true", profefe.com/port: "6060"}
+		      labels: {app: $1${3:+, $3}}
+		      annotations: {$4}
 		    spec:
 		      nodeSelector: {kubernetes.io/hostname: $NODE}
 		      terminationGracePeriodSeconds: 2
+		      volumes: [${6:-}]
 		      containers:
-		$(target_container app pprof 6060)
+		$5
 	EOF
+}
+
+# deploy_app NAME REPLICAS: an annotated Deployment of the pprof target.
+deploy_app() {
+	app_deployment "$1" "$2" "" 'profefe.com/enable: "true", profefe.com/port: "6060"' \
+		"$(target_container app pprof 6060)"
 }
 
 app_rolled_out() { # DEPLOYMENT

@@ -16,24 +16,9 @@ app=duo$((RANDOM % 1000))
 write_overlay KPROFEFE_INTERVAL=10s KPROFEFE_CPU_SECONDS=2 KPROFEFE_PROFILES=cpu,heap \
 	KPROFEFE_SHUTDOWN_GRACE=5s KPROFEFE_POD_LABELS=app.kubernetes.io/version
 kubectl create namespace "$APP_NS" >/dev/null
-kubectl apply -f - >/dev/null <<EOF || fail "creating Deployment $APP_NS/$app"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $app, namespace: $APP_NS}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: $app}}
-  template:
-    metadata:
-      labels: {app: $app, app.kubernetes.io/version: v7}
-      annotations: {profefe.com/enable: "true", profefe.com/port: "pprof,admin"}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: $NODE}
-      terminationGracePeriodSeconds: 2
-      containers:
-$(target_container app pprof 6060)
-$(target_container proxy admin 7070)
-EOF
+app_deployment "$app" 1 "app.kubernetes.io/version: v7" \
+	'profefe.com/enable: "true", profefe.com/port: "pprof,admin"' \
+	"$(target_container app pprof 6060; target_container proxy admin 7070)"
 install_ds
 app_rolled_out "$app"
 mapfile -t pods < <(app_pods "$app")
