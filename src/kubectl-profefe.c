@@ -82,18 +82,84 @@ static int usage_error(const char *msg)
 	return 2;
 }
 
-/* Parses argv (argv[0] is the command) with specs; returns -1 to go on, else the exit
- * status (0 after --help, 2 on a bad flag). */
-static int parse(const flag_spec *specs, size_t n, const char *usage, int argc, char **argv,
+/* ---- flags: each command's own table, then the shared ones it takes ------------------------ */
+
+/* The options of the commands that read profefe (get, merge, load). */
+static struct {
+	const char *profefe, *service, *type, *from, *to, *labels;
+	long limit;
+	double timeout;
+} get;
+
+static const flag_spec profefe_specs[] = {
+	{"profefe-hostport", 0, "PROFEFE_URL", FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,
+	 "profefe's URL, http(s)://host:port"},
+	{"request-timeout", 0, NULL, FLAG_DURATION, &get.timeout, "30s",
+	 "timeout of each request to profefe"},
+};
+
+/* --web: go tool pprof's web UI on the file a command wrote. */
+static struct {
+	int on, no_browser;
+	const char *listen;
+} webo;
+
+static const flag_spec web_specs[] = {
+	{"web", 0, NULL, FLAG_BOOL, &webo.on, NULL,
+	 "then open the file in go tool pprof's web UI (needs Go on PATH) and serve it "
+	 "until Ctrl-C; the file stays"},
+	{"no-browser", 0, NULL, FLAG_BOOL, &webo.no_browser, NULL,
+	 "with --web: serve and print the URL only, no browser (from a remote shell)"},
+	{"web-listen", 0, NULL, FLAG_STRING, &webo.listen, WEB_DEFAULT_LISTEN,
+	 "with --web: the UI's HOST:PORT (port 0: a free one)"},
+};
+
+enum shared_flags { SHARED_NONE = 0, SHARED_PROFEFE = 1, SHARED_WEB = 2 };
+
+/* A command's flags: own (n of them, borrowed), then the shared tables in shared. */
+typedef struct command_flags {
+	const flag_spec *own;
+	size_t n;
+	unsigned shared; /* enum shared_flags bits */
+} command_flags;
+
+static size_t append_specs(flag_spec *to, size_t at, const flag_spec *from, size_t n)
+{
+	if (n > 0)
+		memcpy(to + at, from, n * sizeof(*from));
+	return at + n;
+}
+
+/* The whole table of cf, in --help's order; owned by the caller (free). */
+static flag_spec *flag_table(const command_flags *cf, size_t *n)
+{
+	size_t np = sizeof(profefe_specs) / sizeof(profefe_specs[0]);
+	size_t nw = sizeof(web_specs) / sizeof(web_specs[0]);
+	flag_spec *v = xcalloc(cf->n + np + nw, sizeof(*v));
+
+	*n = append_specs(v, 0, cf->own, cf->n);
+	if (cf->shared & SHARED_PROFEFE)
+		*n = append_specs(v, *n, profefe_specs, np);
+	if (cf->shared & SHARED_WEB)
+		*n = append_specs(v, *n, web_specs, nw);
+	return v;
+}
+
+/* Parses argv (argv[0] is the command) with cf's flags; returns -1 to go on, else the
+ * exit status (0 after --help, 2 on a bad flag). */
+static int parse(const command_flags *cf, const char *usage, int argc, char **argv,
 		 char **positional, int *npositional)
 {
 	char err[512];
+	size_t n;
+	flag_spec *specs = flag_table(cf, &n);
 	int rc = flags_parse(specs, n, argc, argv, positional, npositional, err, sizeof(err));
 
-	if (rc == 1) {
+	if (rc == 1)
 		flags_usage(stdout, usage, specs, n);
+	free(specs);
+	if (rc == 1)
 		return 0;
-	}
 	if (rc < 0)
 		return usage_error(err);
 	return -1;
@@ -101,7 +167,7 @@ static int parse(const flag_spec *specs, size_t n, const char *usage, int argc, 
 
 /* parse for a command that takes flags only: a first argument that is not a flag is the
  * usage error no_arguments. */
-static int parse_flags_only(const char *no_arguments, const flag_spec *specs, size_t n,
+static int parse_flags_only(const char *no_arguments, const command_flags *cf,
 			    const char *usage, int argc, char **argv)
 {
 	char *pos[1];
@@ -109,7 +175,7 @@ static int parse_flags_only(const char *no_arguments, const flag_spec *specs, si
 
 	if (argc > 1 && argv[1][0] != '-')
 		return usage_error(no_arguments);
-	return parse(specs, n, usage, argc, argv, pos, &npos);
+	return parse(cf, usage, argc, argv, pos, &npos);
 }
 
 static int new_profefe(struct app *app, const char *url, double timeout_s)
@@ -124,20 +190,6 @@ static int new_profefe(struct app *app, const char *url, double timeout_s)
 }
 
 /* ---- --web: go tool pprof's web UI on the file a command wrote ------------------------------ */
-
-static struct {
-	int on, no_browser;
-	const char *listen;
-} webo;
-
-#define WEB_FLAGS                                                                          \
-	{"web", 0, NULL, FLAG_BOOL, &webo.on, NULL,                                         \
-	 "then open the file in go tool pprof's web UI (needs Go on PATH) and serve it "    \
-	 "until Ctrl-C; the file stays"},                                                   \
-	{"no-browser", 0, NULL, FLAG_BOOL, &webo.no_browser, NULL,                          \
-	 "with --web: serve and print the URL only, no browser (from a remote shell)"},     \
-	{"web-listen", 0, NULL, FLAG_STRING, &webo.listen, WEB_DEFAULT_LISTEN,              \
-	 "with --web: the UI's HOST:PORT (port 0: a free one)"}
 
 /* -1 to go on, or 2 with the usage error. */
 static int web_flags_check(void)
@@ -217,8 +269,9 @@ static const flag_spec capture_specs[] = {
 	{"kubeconfig", 0, NULL, FLAG_STRING, &cap.kubeconfig, NULL,
 	 "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"},
 	{"context", 0, NULL, FLAG_STRING, &cap.context, NULL, "kubeconfig context"},
-	WEB_FLAGS,
 };
+static const command_flags capture_flags = {
+	capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), SHARED_WEB};
 
 static const char usage_capture[] =
 	"Usage: kubectl profefe capture [POD...] [-n NS | -A] [-l SELECTOR] [flags]\n"
@@ -315,7 +368,7 @@ static int cmd_capture(int argc, char **argv)
 
 	cap.cpu_seconds = 0;
 	cap.port = 0;
-	rc = parse(capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), usage_capture,
+	rc = parse(&capture_flags, usage_capture,
 		   argc, argv, names, &n_names);
 	if (rc < 0 && cap.profiles && pprof_types_parse(cap.profiles, &types, err, sizeof(err)))
 		rc = usage_error(err);
@@ -389,20 +442,8 @@ out:
 
 /* ---- get services / get profile-types ------------------------------------------------------- */
 
-static struct {
-	const char *profefe, *service, *type, *from, *to, *labels;
-	long limit;
-	double timeout;
-} get;
-
-#define PROFEFE_FLAG                                                                       \
-	{"profefe-hostport", 0, "PROFEFE_URL", FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,  \
-	 "profefe's URL, http(s)://host:port"}
-#define TIMEOUT_FLAG                                                                       \
-	{"request-timeout", 0, NULL, FLAG_DURATION, &get.timeout, "30s",                    \
-	 "timeout of each request to profefe"}
-
-static const flag_spec services_specs[] = {PROFEFE_FLAG, TIMEOUT_FLAG};
+static const command_flags services_flags = {NULL, 0, SHARED_PROFEFE};
+static const command_flags no_flags = {NULL, 0, SHARED_NONE};
 
 static struct {
 	const char *output; /* merge's and get profile ID's -o */
@@ -458,7 +499,7 @@ static void start_services(struct app *app, void *arg)
 
 static int cmd_get_services(int argc, char **argv)
 {
-	int rc = parse_flags_only("get services takes no arguments", services_specs, 2,
+	int rc = parse_flags_only("get services takes no arguments", &services_flags,
 				  "Usage: kubectl profefe get services [flags]\n\n"
 				  "Lists the services profefe stores profiles of.", argc, argv);
 
@@ -469,7 +510,7 @@ static int cmd_get_services(int argc, char **argv)
 
 static int cmd_get_types(int argc, char **argv)
 {
-	int rc = parse_flags_only("get profile-types takes no arguments", NULL, 0,
+	int rc = parse_flags_only("get profile-types takes no arguments", &no_flags,
 				  "Usage: kubectl profefe get profile-types\n\n"
 				  "Lists the profile types profefe stores (what --profile-type takes). "
 				  "allocs\nprofiles are stored as \"other\".", argc, argv);
@@ -497,10 +538,9 @@ static const flag_spec profiles_specs[] = {
 	{"output", 'o', NULL, FLAG_STRING, &mrg.output, NULL,
 	 "with an ID: the file to write (default: profile-<id>.pb.gz in the current "
 	 "directory)"},
-	PROFEFE_FLAG,
-	TIMEOUT_FLAG,
-	WEB_FLAGS,
 };
+static const command_flags profiles_flags = {
+	profiles_specs, sizeof(profiles_specs) / sizeof(profiles_specs[0]), SHARED_PROFEFE | SHARED_WEB};
 
 static void on_profiles(const profefe_profile_meta *items, size_t n, const char *error,
 			void *arg)
@@ -585,7 +625,7 @@ static int cmd_get_profiles(int argc, char **argv)
 	char *labels = NULL;
 	int n_ids = 0;
 	char **pos = calloc((size_t)argc + 1, sizeof(char *));
-	int rc = parse(profiles_specs, sizeof(profiles_specs) / sizeof(profiles_specs[0]),
+	int rc = parse(&profiles_flags,
 		       "Usage: kubectl profefe get profiles --service S [--profile-type T] "
 		       "[--from 24h] [--to 0m] [flags]\n"
 		       "       kubectl profefe get profile ID [-o FILE] [--web]\n\n"
@@ -650,10 +690,9 @@ static const flag_spec merge_specs[] = {
 	{"output", 'o', NULL, FLAG_STRING, &mrg.output, NULL,
 	 "the file to write (default: profile-<type>-<service>-merged-<unix seconds>.pb.gz "
 	 "in the current directory)"},
-	PROFEFE_FLAG,
-	TIMEOUT_FLAG,
-	WEB_FLAGS,
 };
+static const command_flags merge_flags = {
+	merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]), SHARED_PROFEFE | SHARED_WEB};
 
 static void start_merge(struct app *app, void *arg)
 {
@@ -665,7 +704,7 @@ static int cmd_merge(int argc, char **argv)
 	query_profiles_options q;
 	char *labels = NULL;
 	int rc = parse_flags_only(
-		"merge takes no arguments (name the service with --service)", merge_specs, sizeof(merge_specs) / sizeof(merge_specs[0]),
+		"merge takes no arguments (name the service with --service)", &merge_flags,
 		"Usage: kubectl profefe merge --service S --profile-type T [--from 1h] "
 		"[--to 0m] [--labels k=v,...] [-o FILE] [flags]\n\n"
 		"Merges the stored profiles of a service and type in a time range into one\n"
@@ -704,9 +743,9 @@ static const flag_spec load_specs[] = {
 	 "the type of every file (default: read from each profile's sample types)"},
 	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
 	 "labels k=v,k2=v2 (from=kubectl-profefe-load unless set here)"},
-	PROFEFE_FLAG,
-	TIMEOUT_FLAG,
 };
+static const command_flags load_flags = {
+	load_specs, sizeof(load_specs) / sizeof(load_specs[0]), SHARED_PROFEFE};
 
 static void on_loaded(int failures, void *arg)
 {
@@ -735,7 +774,7 @@ static int cmd_load(int argc, char **argv)
 	char err[512];
 	char *labels = NULL;
 
-	rc = parse(load_specs, sizeof(load_specs) / sizeof(load_specs[0]),
+	rc = parse(&load_flags,
 		   "Usage: kubectl profefe load FILE... --service S [flags]\n\n"
 		   "Uploads local pprof files (gzip or not) or Go traces to profefe, each with\n"
 		   "the type read from the profile itself unless --profile-type says it.",
