@@ -3,7 +3,7 @@
 # wall time against its floor (--cpu-seconds), peak RSS, CPU time per profile,
 # and upload throughput (a spool of one round drained into profefe).
 #
-#   scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile] [--godeltaprof] [--logs DIR] [--full-target-load]
+#   scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile [--https]] [--godeltaprof] [--logs DIR] [--full-target-load]
 #   scripts/bench.sh --pod-cost [--pods N] [--pod-cost-seconds S] [--profiles LIST]
 #   (defaults 110 pods, 10 s)
 #
@@ -20,6 +20,13 @@
 # --hostile: then one more round with a pod of every tests/targets/hostile-pod
 # mode beside the good ones; its peak RSS and the good pods' round time as
 # ratios against the round without them, measured in this same run.
+#
+# --https (with --hostile): then the same two rounds with N more pods, on a
+# node of their own, serving pprof over https only (a CA made here, verified
+# by --pod-ca): alone, then beside a hostile pod of every mode served over
+# https and the https faults (a self-signed certificate, one of another CA,
+# one for another name, plain http on the https port). Their round and peak
+# RSS as ratios against the plain pods' rounds of this same run.
 #
 # --godeltaprof: the pods also serve godeltaprof (pprof-target --godeltaprof),
 # and one more round takes their block and mutex from it (--delta=godeltaprof):
@@ -45,6 +52,7 @@ cd "$(dirname "$0")/.."
 pods=110
 cpu_seconds=10
 hostile=0
+https=0
 godeltaprof=0
 pod_cost=0
 pod_cost_s=120
@@ -56,16 +64,21 @@ while (($#)); do
 	--pods) pods=$2; shift 2 ;;
 	--cpu-seconds) cpu_seconds=$2; shift 2 ;;
 	--hostile) hostile=1; shift ;;
+	--https) https=1; shift ;;
 	--godeltaprof) godeltaprof=1; shift ;;
 	--pod-cost) pod_cost=1; shift ;;
 	--pod-cost-seconds) pod_cost_s=$2; shift 2 ;;
 	--profiles) cost_profiles=$2; shift 2 ;;
 	--logs) logs=$2; shift 2 ;;
 	--full-target-load) full_target_load=1; shift ;;
-	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile] [--godeltaprof] [--logs DIR] [--full-target-load]" >&2
+	*) echo "usage: scripts/bench.sh [--pods N] [--cpu-seconds S] [--hostile [--https]] [--godeltaprof] [--logs DIR] [--full-target-load]" >&2
 	   echo "       scripts/bench.sh --pod-cost [--pods N] [--pod-cost-seconds S] [--profiles LIST]" >&2; exit 2 ;;
 	esac
 done
+if ((https && !hostile)); then
+	echo "bench.sh: --https goes with --hostile (it runs the hostile rounds over https)" >&2
+	exit 2
+fi
 
 export KPROFEFE_CLUSTER_DIR=${KPROFEFE_CLUSTER_DIR:-/tmp/kprofefe-bench}
 export KPROFEFE_CLUSTER_INDEX=${KPROFEFE_CLUSTER_INDEX:-11}
@@ -83,6 +96,11 @@ cleanup() {
 trap cleanup EXIT
 
 say() { printf 'bench: %s\n' "$*" >&2; }
+if ((hostile)); then
+	# shellcheck source=scripts/bench_hostile.sh
+	source scripts/bench_hostile.sh
+	hostile_pods_fit || exit 2
+fi
 
 say "building the collector (Release)"
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -218,10 +236,7 @@ curl_ms=$(curl_floor "profile?seconds=$cpu_seconds" heap goroutine threadcreate 
 	"block?seconds=$cpu_seconds" "mutex?seconds=$cpu_seconds")
 long_only_ms=$(curl_floor "profile?seconds=$cpu_seconds" "block?seconds=$cpu_seconds" "mutex?seconds=$cpu_seconds")
 cpu_only_ms=$(curl_floor "profile?seconds=$cpu_seconds")
-if ((hostile)); then
-	# shellcheck source=scripts/bench_hostile.sh
-	source scripts/bench_hostile.sh
-fi
+((hostile)) && bench_hostile
 
 say "spooling cost: 500 durable writes of 16 KiB on this disk"
 read -r spool_put_ms spool_take_ms < <(build-release/bench_spool "$work/bench-spool" 500 16384 |
