@@ -25,6 +25,7 @@ typedef struct job {
 	int is_long;           /* answered after its seconds (job_is_long), set when queued */
 	ev_timer retry;        /* a busy CPU profiler: the one retry of the round */
 	int retried;           /* this round's retry was made */
+	int budget_waited;     /* this round it found the budget full (counted once) */
 	size_t reserve;        /* taken from the budget while in flight (job_reserve) */
 } job;
 
@@ -358,8 +359,14 @@ static void start_waiting_jobs(collector_t *c)
 	while (c->in_flight < c->opt->max_concurrency && (j = next_waiting(c)) != NULL) {
 		if (budget_take_leaving(c->opt->budget, job_reserve(j),
 					budget_limit(c->opt->budget) / 4) != 0) {
-			if (!ev_is_active(&c->budget_timer)) {
+			if (!j->budget_waited) {
+				j->budget_waited = 1;
 				metrics_add(METRIC_FETCH_BUDGET_WAITS_TOTAL, 1, NULL);
+			}
+			/* Set again each time: a one-shot timer that has fired keeps no delay, and
+			 * restarted as it is it would fire at once, spinning the loop. */
+			if (!ev_is_active(&c->budget_timer)) {
+				ev_timer_set(&c->budget_timer, BUDGET_RETRY_S, 0.);
 				ev_timer_start(loop_ev(c->loop), &c->budget_timer);
 			}
 			return;
@@ -396,6 +403,7 @@ static void start_round(target *t)
 		j->type = (enum pprof_type)type;
 		j->is_long = job_is_long(j);
 		j->retried = 0;
+		j->budget_waited = 0;
 		t->pending++;
 		if (c->opt->once)
 			c->round_pending++;

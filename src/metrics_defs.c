@@ -35,8 +35,8 @@ const metric_def metrics_defs[METRIC_COUNT] = {
 				      "Response body bytes received from pods' pprof endpoints, "
 				      "by type.", NULL, 0},
 	[METRIC_FETCH_BUDGET_WAITS_TOTAL] = {"kprofefe_fetch_budget_waits_total", METRIC_COUNTER,
-					     "Times a fetch waited to start because the memory "
-					     "budget was full.", NULL, 0},
+					     "Fetches that waited to start because the memory "
+					     "budget was full (each once a round).", NULL, 0},
 	[METRIC_BUSY_RETRIES_TOTAL] = {"kprofefe_busy_retries_total", METRIC_COUNTER,
 				       "Retries of a CPU profile or trace the pod was already "
 				       "taking for someone else, by type and result (ok, busy "

@@ -323,6 +323,29 @@ static void test_budget_admission(void **state)
 	assert_int_equal(w.submitted, 6);
 }
 
+/* A budget that stays full is retried every 50 ms, not in a spin of the loop, and each
+ * fetch that waits is counted once however often it is retried. */
+static void test_budget_full_waits_without_spinning(void **state)
+{
+	struct env *e = *state;
+	e->budget = budget_new((size_t)64 << 10); /* 4 of the 6 reserves fit */
+	e->opt.budget = e->budget;
+	start(e);
+	pod_event("a", "cpu,heap,goroutine,threadcreate,mutex,block", 0);
+	w.cb.on_synced(w.cb.arg);
+	assert_true(run_until_fetches(e, 4));
+	assert_true(test_run_until(e->ev, budget_waited, NULL, 5));
+	unsigned before = ev_iteration(e->ev);
+	assert_false(test_run_until(e->ev, NULL, NULL, 0.5));
+	unsigned iterations = ev_iteration(e->ev) - before;
+	assert_in_range(iterations, 2, 100); /* about 10 retries; a spin makes 100,000s */
+	assert_int_equal(metrics_get(METRIC_FETCH_BUDGET_WAITS_TOTAL, NULL), 1);
+	assert_int_equal(w.nfetches, 4);
+	finish(0, FETCH_OK);
+	assert_true(run_until_fetches(e, 5)); /* the waiting one starts; the next waits */
+	assert_int_equal(metrics_get(METRIC_FETCH_BUDGET_WAITS_TOTAL, NULL), 2);
+}
+
 static int cpu_fetches_reach(void *n)
 {
 	int cpu = 0;
@@ -530,6 +553,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cpu_profiles_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_admission, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_full_waits_without_spinning, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_busy_retried_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_not_retried_into_next_round, setup,
 						teardown),
