@@ -206,11 +206,20 @@ static struct curl_slist *slist_add(struct curl_slist *list, const char *s)
 	return out;
 }
 
+/* libcurl may share the store it built from a CA file between the handles of a multi
+ * for 24 h (CURLOPT_CA_CACHE_TIMEOUT's default). Mounted bundles (a ConfigMap, the
+ * service account's ca.crt) are rotated in place: a store is never used longer than this
+ * after it was loaded, so a changed bundle applies without a restart. */
+#define HTTP_CA_RELOAD_S 60L
+
 static void set_tls(CURL *easy, http_request *req, const http_tls *tls)
 {
-	if (tls->ca_file)
+	if (tls->ca_file) {
 		note_setopt(req, curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file),
 			    "CURLOPT_CAINFO");
+		note_setopt(req, curl_easy_setopt(easy, CURLOPT_CA_CACHE_TIMEOUT, HTTP_CA_RELOAD_S),
+			    "CURLOPT_CA_CACHE_TIMEOUT");
+	}
 	if (tls->ca_pem) {
 		struct curl_blob blob = {(void *)(uintptr_t)tls->ca_pem, strlen(tls->ca_pem),
 					 CURL_BLOB_COPY};

@@ -8,8 +8,9 @@
 # hostile https pods (a self-signed certificate, one of another CA, one for
 # another name, a redirect to a listener the test owns and to the API server,
 # plain http on the https port), each refused and counted by its reason, with
-# no request reaching a redirect's target. Then --pod-insecure-skip-verify:
-# logged once per pod.
+# no request reaching a redirect's target. The CA bundle rotated in place: a
+# pod the new CA signed is collected without a restart. Then
+# --pod-insecure-skip-verify: logged once per pod.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/collector_lib.sh"
 source "$(dirname "$0")/hostile_lib.sh"
@@ -30,6 +31,7 @@ e2e_extra_cleanup() {
 # ---- certificates and credential sets ----
 tls_ca "$pki" ca
 tls_ca "$pki" other
+tls_ca "$pki" next # joins the collector's CA bundle mid-test, as a rotated ConfigMap does
 tls_cert "$pki" by-ip ca "DNS:not-yet.invalid" serverAuth # names the pod IP once known
 tls_cert "$pki" by-name ca "DNS:web.tls.test" serverAuth
 tls_cert "$pki" token ca "DNS:token.tls.test" serverAuth
@@ -39,6 +41,8 @@ tls_cert "$pki" self-signed self "DNS:self.tls.test" serverAuth
 tls_cert "$pki" other-ca other "DNS:other-ca.tls.test" serverAuth
 tls_cert "$pki" wrong-name ca "DNS:someone-else.tls.test" serverAuth
 tls_cert "$pki" redirect ca "DNS:redirect.tls.test" serverAuth
+tls_cert "$pki" rotated next "DNS:rotated.tls.test" serverAuth
+cp "$pki/ca.crt" "$E2E_TMP/pod-ca.crt" # the collector's --pod-ca, rotated below
 
 echo "tok-one-$RANDOM$RANDOM" >"$E2E_TMP/token-one"
 cp "$E2E_TMP/token-one" "$E2E_TMP/want-token" # what the token pod accepts
@@ -69,6 +73,7 @@ TARGET_EXTRA="--require-token-file $E2E_TMP/want-token" https_pod token token \
 TARGET_EXTRA="--client-ca $pki/ca.crt" https_pod mtls mtls \
 	--annotate profefe.com/tls-server-name=mtls.tls.test --annotate profefe.com/credentials=client >/dev/null
 good=(by-ip by-name token mtls)
+https_pod rotated rotated --annotate profefe.com/tls-server-name=rotated.tls.test >/dev/null
 
 # The targets refuse what lacks their credential: the token and the client
 # certificate are really checked.
@@ -122,7 +127,7 @@ hostile_tls_pod redirect-api redirect redirect redirect.tls.test \
 	"--redirect-to $KPROFEFE_APISERVER/api/v1/namespaces/$HOSTILE_API_MARK/secrets"
 
 # ---- one collector for the node ----
-collector_start tls "$node" --pod-ca "$pki/ca.crt" --pod-credentials-dir "$creds" --log-format json
+collector_start tls "$node" --pod-ca "$E2E_TMP/pod-ca.crt" --pod-credentials-dir "$creds" --log-format json
 for p in "${good[@]}"; do
 	for type in "${types[@]}"; do
 		wait_for 60 count_at_least 1 "tls-$p" "$type"
@@ -181,6 +186,17 @@ secret_set "$creds" api token="$E2E_TMP/token-two"
 wait_for 30 count_at_least $((before + 2)) tls-token heap
 reloads=$(metric_value tls 'kprofefe_pod_token_reloads_total{result="ok"}')
 ((reloads >= 1)) || fail "no token reload counted: $(collector_metrics tls | grep token_reloads)"
+
+# ---- the CA bundle rotated in place (a ConfigMap's symlink swap): no restart ----
+# Until then the pod whose certificate the next CA signed is refused.
+# shellcheck disable=SC2016 # jq's $pod
+wait_for 30 log_json_has "$E2E_TMP/tls.log" --arg pod "$ns/rotated" \
+	'.msg == "profile fetch failed" and .pod == $pod and .reason == "tls"'
+assert_eq 0 "$(profefe_count tls-rotated heap)" "profiles of the pod the bundle does not trust yet"
+cat "$pki/ca.crt" "$pki/next.crt" >"$E2E_TMP/pod-ca.crt.new"
+mv "$E2E_TMP/pod-ca.crt.new" "$E2E_TMP/pod-ca.crt"
+# libcurl reads the bundle again at most 60 s after it last loaded it.
+wait_for 150 count_at_least 1 tls-rotated heap
 assert_eq 0 "$(metric_value tls kprofefe_pod_tls_insecure_total)" "insecure targets without the flag"
 collector_stop tls
 
@@ -193,7 +209,7 @@ rc=0
 	--log-format json >"$E2E_TMP/insecure.log" 2>&1 || rc=$?
 assert_eq 1 "$rc" "exit status of --once beside the hostile pods"
 said=$(jq -rR 'fromjson? | select(.msg | startswith("pod certificate not verified")) | .pod' "$E2E_TMP/insecure.log" | sort | paste -sd,)
-expected=$(for p in "${good[@]}" self-signed other-ca wrong-name plain-http redirect-sink redirect-api; do echo "$ns/$p"; done | sort | paste -sd,)
+expected=$(for p in "${good[@]}" rotated self-signed other-ca wrong-name plain-http redirect-sink redirect-api; do echo "$ns/$p"; done | sort | paste -sd,)
 assert_eq "$expected" "$said" "pods logged as not verified (once each)"
 after=$(profefe_count tls-by-ip heap)
 ((after > heap_before)) || fail "the insecure round stored no heap profile of by-ip (log: $(cat "$E2E_TMP/insecure.log"))"
