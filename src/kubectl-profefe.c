@@ -70,7 +70,7 @@ static void app_free(struct app *app)
 	free(app->file);
 }
 
-static int fail(const char *msg)
+static int fail_with(const char *msg)
 {
 	fprintf(stderr, "error: %s\n", msg);
 	return 1;
@@ -89,12 +89,12 @@ static struct {
 	const char *profefe, *service, *type, *from, *to, *labels;
 	long limit;
 	double timeout;
-} get;
+} query_opt;
 
 static const flag_spec profefe_specs[] = {
-	{"profefe-hostport", 0, "PROFEFE_URL", FLAG_STRING, &get.profefe, DEFAULT_PROFEFE,
+	{"profefe-hostport", 0, "PROFEFE_URL", FLAG_STRING, &query_opt.profefe, DEFAULT_PROFEFE,
 	 "profefe's URL, http(s)://host:port"},
-	{"request-timeout", 0, NULL, FLAG_DURATION, &get.timeout, "30s",
+	{"request-timeout", 0, NULL, FLAG_DURATION, &query_opt.timeout, "30s",
 	 "timeout of each request to profefe"},
 };
 
@@ -223,52 +223,52 @@ static struct {
 	int all_namespaces, direct, delta, pod_insecure;
 	long cpu_seconds, port;
 	double timeout;
-} cap;
+} capture_opt;
 
 static const flag_spec capture_specs[] = {
-	{"namespace", 'n', NULL, FLAG_STRING, &cap.ns, NULL,
+	{"namespace", 'n', NULL, FLAG_STRING, &capture_opt.ns, NULL,
 	 "namespace of the pods (default: the context's)"},
-	{"all-namespaces", 'A', NULL, FLAG_BOOL, &cap.all_namespaces, NULL,
+	{"all-namespaces", 'A', NULL, FLAG_BOOL, &capture_opt.all_namespaces, NULL,
 	 "pods of every namespace (not with pod names)"},
-	{"selector", 'l', NULL, FLAG_STRING, &cap.selector, NULL,
+	{"selector", 'l', NULL, FLAG_STRING, &capture_opt.selector, NULL,
 	 "label selector, e.g. app=web (not with pod names)"},
-	{"profiles", 0, NULL, FLAG_STRING, &cap.profiles, NULL,
+	{"profiles", 0, NULL, FLAG_STRING, &capture_opt.profiles, NULL,
 	 "profile types, e.g. cpu,heap (default: the pod's profefe.com/profiles, else "
 	 "cpu,heap,goroutine,mutex,block,threadcreate; also allocs, trace)"},
-	{"cpu-seconds", 0, NULL, FLAG_INT, &cap.cpu_seconds, NULL,
+	{"cpu-seconds", 0, NULL, FLAG_INT, &capture_opt.cpu_seconds, NULL,
 	 "duration of CPU profiles and traces (default: the pod's profefe.com/cpu-seconds, "
 	 "else 30)"},
-	{"delta", 0, NULL, FLAG_BOOL, &cap.delta, NULL,
+	{"delta", 0, NULL, FLAG_BOOL, &capture_opt.delta, NULL,
 	 "allocs, block and mutex as deltas over --cpu-seconds, taken beside the CPU profile "
 	 "(default: the pod's profefe.com/delta, else totals since the pod started)"},
-	{"request-timeout", 0, NULL, FLAG_DURATION, &cap.timeout, "30s",
+	{"request-timeout", 0, NULL, FLAG_DURATION, &capture_opt.timeout, "30s",
 	 "timeout of each request; a CPU profile may take --cpu-seconds plus this, and "
 	 "waits up to this long for a CPU profiler someone else is using"},
-	{"direct", 0, NULL, FLAG_BOOL, &cap.direct, NULL,
+	{"direct", 0, NULL, FLAG_BOOL, &capture_opt.direct, NULL,
 	 "fetch from the pod IPs (inside the cluster network) instead of through the API "
 	 "server's pod proxy"},
-	{"port", 0, NULL, FLAG_INT, &cap.port, NULL,
+	{"port", 0, NULL, FLAG_INT, &capture_opt.port, NULL,
 	 "pprof port (default: the pod's profefe.com/port, else 6060); a pod named without "
 	 "profefe.com/enable is captured too"},
-	{"path", 0, NULL, FLAG_STRING, &cap.path, NULL,
+	{"path", 0, NULL, FLAG_STRING, &capture_opt.path, NULL,
 	 "pprof path (default: the pod's profefe.com/path, else /debug/pprof)"},
-	{"scheme", 0, NULL, FLAG_STRING, &cap.scheme, NULL,
+	{"scheme", 0, NULL, FLAG_STRING, &capture_opt.scheme, NULL,
 	 "http or https (default: the pod's profefe.com/scheme, else http)"},
-	{"pod-ca", 0, NULL, FLAG_STRING, &cap.pod_ca, NULL,
+	{"pod-ca", 0, NULL, FLAG_STRING, &capture_opt.pod_ca, NULL,
 	 "with --direct: CA bundle (PEM) https pods' certificates are verified against "
 	 "(default: the system store)"},
-	{"pod-insecure-skip-verify", 0, NULL, FLAG_BOOL, &cap.pod_insecure, NULL,
+	{"pod-insecure-skip-verify", 0, NULL, FLAG_BOOL, &capture_opt.pod_insecure, NULL,
 	 "with --direct: do not verify https pods' certificates"},
-	{"pod-credentials-dir", 0, NULL, FLAG_STRING, &cap.pod_credentials_dir, NULL,
+	{"pod-credentials-dir", 0, NULL, FLAG_STRING, &capture_opt.pod_credentials_dir, NULL,
 	 "with --direct: credential sets for profefe.com/credentials (NAME/token, "
 	 "NAME/tls.crt and NAME/tls.key)"},
-	{"output-dir", 0, NULL, FLAG_STRING, &cap.output_dir, CAPTURE_DEFAULT_DIR,
+	{"output-dir", 0, NULL, FLAG_STRING, &capture_opt.output_dir, CAPTURE_DEFAULT_DIR,
 	 "where profile files go"},
-	{"profefe-hostport", 0, NULL, FLAG_STRING, &cap.profefe, NULL,
+	{"profefe-hostport", 0, NULL, FLAG_STRING, &capture_opt.profefe, NULL,
 	 "push to the profefe at this URL (http://host:port) instead of writing files"},
-	{"kubeconfig", 0, NULL, FLAG_STRING, &cap.kubeconfig, NULL,
+	{"kubeconfig", 0, NULL, FLAG_STRING, &capture_opt.kubeconfig, NULL,
 	 "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"},
-	{"context", 0, NULL, FLAG_STRING, &cap.context, NULL, "kubeconfig context"},
+	{"context", 0, NULL, FLAG_STRING, &capture_opt.context, NULL, "kubeconfig context"},
 };
 static const command_flags capture_flags = {
 	capture_specs, sizeof(capture_specs) / sizeof(capture_specs[0]), SHARED_WEB};
@@ -293,7 +293,7 @@ static int capture_web_check(unsigned *types)
 
 	if (rc >= 0 || !webo.on)
 		return rc;
-	if (cap.profefe)
+	if (capture_opt.profefe)
 		return usage_error("--web opens files: not with --profefe-hostport (open a stored "
 				   "profile with get profile ID --web)");
 	if (*types == 0)
@@ -331,25 +331,27 @@ static int check_target_flags(char *err, size_t errlen)
 {
 	char why[256];
 	char *path = NULL;
-	if (cap.port != 0 && (cap.port < 1 || cap.port > 65535))
+	if (capture_opt.port != 0 && (capture_opt.port < 1 || capture_opt.port > 65535))
 		return usage_error("--port must be in 1..65535");
-	if (cap.path && pod_path_check(cap.path, &path, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "--path \"%s\": %s", cap.path, why);
+	if (capture_opt.path && pod_path_check(capture_opt.path, &path, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--path \"%s\": %s", capture_opt.path, why);
 		return usage_error(err);
 	}
 	free(path);
-	if (cap.scheme && strcmp(cap.scheme, "http") != 0 && strcmp(cap.scheme, "https") != 0) {
-		snprintf(err, errlen, "--scheme \"%s\": not http or https", cap.scheme);
+	const char *scheme = capture_opt.scheme;
+	if (scheme && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		snprintf(err, errlen, "--scheme \"%s\": not http or https", capture_opt.scheme);
 		return usage_error(err);
 	}
-	int pod_flags = cap.pod_ca || cap.pod_insecure || cap.pod_credentials_dir;
-	if (pod_flags && !cap.direct)
+	int pod_flags = capture_opt.pod_ca || capture_opt.pod_insecure || capture_opt.pod_credentials_dir;
+	if (pod_flags && !capture_opt.direct)
 		return usage_error("--pod-ca, --pod-insecure-skip-verify and --pod-credentials-dir "
 				   "go with --direct (through the API server's proxy, the API "
 				   "server dials the pod)");
-	if (cap.pod_ca && cap.pod_insecure)
+	if (capture_opt.pod_ca && capture_opt.pod_insecure)
 		return usage_error("--pod-ca and --pod-insecure-skip-verify contradict each other");
-	pod_tls_options o = {cap.pod_ca, cap.pod_insecure, cap.pod_credentials_dir, NULL};
+	pod_tls_options o = {capture_opt.pod_ca, capture_opt.pod_insecure,
+			     capture_opt.pod_credentials_dir, NULL};
 	if (pod_tls_options_check(&o, why, sizeof(why)) != 0)
 		return usage_error(why);
 	return -1;
@@ -366,13 +368,14 @@ static int cmd_capture(int argc, char **argv)
 	char *paths = NULL; /* --web reads the paths back (capture prints them at the end) */
 	size_t paths_len = 0;
 
-	cap.cpu_seconds = 0;
-	cap.port = 0;
+	capture_opt.cpu_seconds = 0;
+	capture_opt.port = 0;
 	rc = parse(&capture_flags, usage_capture,
 		   argc, argv, names, &n_names);
-	if (rc < 0 && cap.profiles && pprof_types_parse(cap.profiles, &types, err, sizeof(err)))
+	if (rc < 0 && capture_opt.profiles &&
+	    pprof_types_parse(capture_opt.profiles, &types, err, sizeof(err)))
 		rc = usage_error(err);
-	if (rc < 0 && (cap.cpu_seconds < 0 || cap.cpu_seconds > CAPTURE_MAX_CPU_SECONDS))
+	if (rc < 0 && (capture_opt.cpu_seconds < 0 || capture_opt.cpu_seconds > CAPTURE_MAX_CPU_SECONDS))
 		rc = usage_error("--cpu-seconds must be in 1..3600");
 	if (rc < 0)
 		rc = check_target_flags(err, sizeof(err));
@@ -382,40 +385,41 @@ static int cmd_capture(int argc, char **argv)
 		free(names);
 		return rc;
 	}
-	kube_config *cfg = kube_config_from_kubectl(NULL, cap.kubeconfig, cap.context, err,
+	kube_config *cfg = kube_config_from_kubectl(NULL, capture_opt.kubeconfig, capture_opt.context, err,
 						    sizeof(err));
 	if (!cfg) {
 		free(names);
-		return fail(err);
+		return fail_with(err);
 	}
 	app_init(&app);
 	app.kc = kube_client_new(app.loop, cfg);
-	if (cap.profefe && (rc = new_profefe(&app, cap.profefe, cap.timeout)) >= 0)
+	if (capture_opt.profefe && (rc = new_profefe(&app, capture_opt.profefe, capture_opt.timeout)) >= 0)
 		goto out;
 	memset(&o, 0, sizeof(o));
-	o.ns = cap.ns && *cap.ns ? cap.ns : kube_config_namespace(cfg);
-	o.all_namespaces = cap.all_namespaces;
+	o.ns = capture_opt.ns && *capture_opt.ns ? capture_opt.ns : kube_config_namespace(cfg);
+	o.all_namespaces = capture_opt.all_namespaces;
 	o.names = (const char *const *)names;
 	o.n_names = (size_t)n_names;
-	o.selector = cap.selector;
+	o.selector = capture_opt.selector;
 	o.types = types;
-	o.cpu_seconds = (int)cap.cpu_seconds;
-	o.delta = cap.delta;
-	o.direct = cap.direct;
-	o.port = (int)cap.port;
-	o.path = cap.path;
-	o.scheme = cap.scheme;
-	pod_tls_options pod_opts = {cap.pod_ca, cap.pod_insecure, cap.pod_credentials_dir, NULL};
+	o.cpu_seconds = (int)capture_opt.cpu_seconds;
+	o.delta = capture_opt.delta;
+	o.direct = capture_opt.direct;
+	o.port = (int)capture_opt.port;
+	o.path = capture_opt.path;
+	o.scheme = capture_opt.scheme;
+	pod_tls_options pod_opts = {capture_opt.pod_ca, capture_opt.pod_insecure,
+				    capture_opt.pod_credentials_dir, NULL};
 	o.pod_tls = &pod_opts;
-	o.timeout_ms = (long)(cap.timeout * 1000);
-	o.output_dir = cap.output_dir;
+	o.timeout_ms = (long)(capture_opt.timeout * 1000);
+	o.output_dir = capture_opt.output_dir;
 	o.profefe = app.profefe;
 	/* The status line only on a terminal; the finished profiles are listed there only
 	 * when stdout (their paths) goes elsewhere. */
 	o.progress = isatty(STDERR_FILENO) ? stderr : NULL;
 	o.progress_items = !isatty(STDOUT_FILENO);
 	if (webo.on && !(o.out = open_memstream(&paths, &paths_len))) {
-		rc = fail("open_memstream failed");
+		rc = fail_with("open_memstream failed");
 		goto out;
 	}
 	if (!capture_start(app.kc, &o, on_captured, &app, err, sizeof(err))) {
@@ -479,7 +483,7 @@ static int run_on_profefe(void (*start)(struct app *app, void *arg), void *arg)
 	int rc;
 
 	app_init(&app);
-	if ((rc = new_profefe(&app, get.profefe, get.timeout)) < 0) {
+	if ((rc = new_profefe(&app, query_opt.profefe, query_opt.timeout)) < 0) {
 		start(&app, arg);
 		ev_run(app.ev, 0);
 		rc = app.status;
@@ -525,16 +529,16 @@ static int cmd_get_types(int argc, char **argv)
 /* ---- get profiles --------------------------------------------------------------------------- */
 
 static const flag_spec profiles_specs[] = {
-	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service (required)"},
-	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
+	{"service", 0, NULL, FLAG_STRING, &query_opt.service, NULL, "the service (required)"},
+	{"profile-type", 0, NULL, FLAG_STRING, &query_opt.type, NULL,
 	 "only this type (see get profile-types; default: every type)"},
-	{"from", 0, NULL, FLAG_STRING, &get.from, "24h",
+	{"from", 0, NULL, FLAG_STRING, &query_opt.from, "24h",
 	 "oldest: a duration before now (24h, 1h30m) or an RFC 3339 time"},
-	{"to", 0, NULL, FLAG_STRING, &get.to, "0m",
+	{"to", 0, NULL, FLAG_STRING, &query_opt.to, "0m",
 	 "newest: a duration before now or an RFC 3339 time"},
-	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
+	{"labels", 0, NULL, FLAG_STRING, &query_opt.labels, NULL,
 	 "only profiles with these labels: k=v,k2=v2"},
-	{"limit", 0, NULL, FLAG_INT, &get.limit, "0", "at most this many per type (0: all)"},
+	{"limit", 0, NULL, FLAG_INT, &query_opt.limit, "0", "at most this many per type (0: all)"},
 	{"output", 'o', NULL, FLAG_STRING, &mrg.output, NULL,
 	 "with an ID: the file to write (default: profile-<id>.pb.gz in the current "
 	 "directory)"},
@@ -552,7 +556,7 @@ static void on_profiles(const profefe_profile_meta *items, size_t n, const char 
 		return;
 	}
 	if (n == 0) {
-		fprintf(stderr, "No profiles found for service %s.\n", get.service);
+		fprintf(stderr, "No profiles found for service %s.\n", query_opt.service);
 		return;
 	}
 	query_print_profiles(stdout, app->profefe, items, n);
@@ -564,21 +568,21 @@ static int profiles_query(query_profiles_options *q, char **labels)
 	time_t now = time(NULL);
 
 	memset(q, 0, sizeof(*q));
-	if (!get.service || !*get.service)
+	if (!query_opt.service || !*query_opt.service)
 		return usage_error("--service is required (see get services)");
-	if (get.type && !query_is_profefe_type(get.type))
+	if (query_opt.type && !query_is_profefe_type(query_opt.type))
 		return usage_error("--profile-type: not a profefe type (see get profile-types)");
-	if (query_parse_time(get.from, now, &q->from, err, sizeof(err)) != 0 ||
-	    query_parse_time(get.to, now, &q->to, err, sizeof(err)) != 0)
+	if (query_parse_time(query_opt.from, now, &q->from, err, sizeof(err)) != 0 ||
+	    query_parse_time(query_opt.to, now, &q->to, err, sizeof(err)) != 0)
 		return usage_error(err);
 	if (q->to < q->from)
 		return usage_error("--to is before --from");
-	if (query_labels_parse(get.labels, NULL, labels, err, sizeof(err)) != 0)
+	if (query_labels_parse(query_opt.labels, NULL, labels, err, sizeof(err)) != 0)
 		return usage_error(err);
-	q->service = get.service;
-	q->type = get.type;
+	q->service = query_opt.service;
+	q->type = query_opt.type;
 	q->labels = *labels;
-	q->limit = (int)get.limit;
+	q->limit = (int)query_opt.limit;
 	return -1;
 }
 
@@ -600,7 +604,7 @@ static void on_written(int status, size_t n, const char *path, void *arg)
 
 static void start_get_profile(struct app *app, void *arg)
 {
-	query_merge_options o = {.output = mrg.output, .timeout_ms = (long)(get.timeout * 1000)};
+	query_merge_options o = {.output = mrg.output, .timeout_ms = (long)(query_opt.timeout * 1000)};
 
 	query_get_profile(app->loop, app->profefe, arg, &o, on_written, app);
 }
@@ -610,7 +614,7 @@ static int by_id_check(int n_ids)
 {
 	if (n_ids > 1)
 		return usage_error("get profile takes one ID (see get profiles)");
-	if (n_ids == 1 && get.service)
+	if (n_ids == 1 && query_opt.service)
 		return usage_error("get profile: an ID or --service, not both");
 	if (n_ids == 0 && mrg.output)
 		return usage_error("-o goes with an ID: get profile ID -o FILE");
@@ -677,15 +681,15 @@ static int cmd_get(int argc, char **argv)
 /* ---- merge ---------------------------------------------------------------------------------- */
 
 static const flag_spec merge_specs[] = {
-	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service (required)"},
-	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
+	{"service", 0, NULL, FLAG_STRING, &query_opt.service, NULL, "the service (required)"},
+	{"profile-type", 0, NULL, FLAG_STRING, &query_opt.type, NULL,
 	 "the type (required): cpu, heap, block, mutex, goroutine, threadcreate, other "
 	 "(allocs is stored as other)"},
-	{"from", 0, NULL, FLAG_STRING, &get.from, "1h",
+	{"from", 0, NULL, FLAG_STRING, &query_opt.from, "1h",
 	 "oldest: a duration before now (1h, 30m) or an RFC 3339 time"},
-	{"to", 0, NULL, FLAG_STRING, &get.to, "0m",
+	{"to", 0, NULL, FLAG_STRING, &query_opt.to, "0m",
 	 "newest: a duration before now or an RFC 3339 time"},
-	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
+	{"labels", 0, NULL, FLAG_STRING, &query_opt.labels, NULL,
 	 "only profiles with these labels: k=v,k2=v2 (delta=true: the deltas alone)"},
 	{"output", 'o', NULL, FLAG_STRING, &mrg.output, NULL,
 	 "the file to write (default: profile-<type>-<service>-merged-<unix seconds>.pb.gz "
@@ -715,11 +719,11 @@ static int cmd_merge(int argc, char **argv)
 
 	if (rc < 0)
 		rc = web_flags_check();
-	if (rc < 0 && (!get.type || !*get.type))
+	if (rc < 0 && (!query_opt.type || !*query_opt.type))
 		rc = usage_error("--profile-type is required (see get profile-types)");
-	if (rc < 0 && !strcmp(get.type, "allocs"))
-		get.type = "other";
-	if (rc < 0 && !strcmp(get.type, "trace"))
+	if (rc < 0 && !strcmp(query_opt.type, "allocs"))
+		query_opt.type = "other";
+	if (rc < 0 && !strcmp(query_opt.type, "trace"))
 		rc = usage_error("--profile-type trace: traces cannot be merged");
 	if (rc < 0)
 		rc = profiles_query(&q, &labels);
@@ -729,7 +733,7 @@ static int cmd_merge(int argc, char **argv)
 	}
 	query_merge_options o = {.service = q.service, .type = q.type, .from = q.from,
 				 .to = q.to, .labels = labels, .output = mrg.output,
-				 .timeout_ms = (long)(get.timeout * 1000)};
+				 .timeout_ms = (long)(query_opt.timeout * 1000)};
 	rc = run_on_profefe(start_merge, &o);
 	free(labels);
 	return rc;
@@ -738,10 +742,11 @@ static int cmd_merge(int argc, char **argv)
 /* ---- load ----------------------------------------------------------------------------------- */
 
 static const flag_spec load_specs[] = {
-	{"service", 0, NULL, FLAG_STRING, &get.service, NULL, "the service to store under (required)"},
-	{"profile-type", 0, NULL, FLAG_STRING, &get.type, NULL,
+	{"service", 0, NULL, FLAG_STRING, &query_opt.service, NULL,
+	 "the service to store under (required)"},
+	{"profile-type", 0, NULL, FLAG_STRING, &query_opt.type, NULL,
 	 "the type of every file (default: read from each profile's sample types)"},
-	{"labels", 0, NULL, FLAG_STRING, &get.labels, NULL,
+	{"labels", 0, NULL, FLAG_STRING, &query_opt.labels, NULL,
 	 "labels k=v,k2=v2 (from=kubectl-profefe-load unless set here)"},
 };
 static const command_flags load_flags = {
@@ -779,20 +784,21 @@ static int cmd_load(int argc, char **argv)
 		   "Uploads local pprof files (gzip or not) or Go traces to profefe, each with\n"
 		   "the type read from the profile itself unless --profile-type says it.",
 		   argc, argv, files, &n);
-	if (rc < 0 && (!get.service || !*get.service))
+	if (rc < 0 && (!query_opt.service || !*query_opt.service))
 		rc = usage_error("--service is required");
 	if (rc < 0 && n == 0)
 		rc = usage_error("no file to load");
-	if (rc < 0 && get.type && !query_is_profefe_type(get.type) && strcmp(get.type, "allocs"))
+	if (rc < 0 && query_opt.type && !query_is_profefe_type(query_opt.type) &&
+	    strcmp(query_opt.type, "allocs"))
 		rc = usage_error("--profile-type: not a profefe type (see get profile-types)");
-	if (rc < 0 && query_labels_parse(get.labels, extra, &labels, err, sizeof(err)) != 0)
+	if (rc < 0 && query_labels_parse(query_opt.labels, extra, &labels, err, sizeof(err)) != 0)
 		rc = usage_error(err);
 	if (rc >= 0) {
 		free(files);
 		return rc;
 	}
 	struct load_request req = {.files = (const char *const *)files, .n = (size_t)n,
-				   .o = {.service = get.service, .type_name = get.type, .labels = labels}};
+				   .o = {.service = query_opt.service, .type_name = query_opt.type, .labels = labels}};
 	rc = run_on_profefe(start_load, &req);
 	free(labels);
 	free(files);

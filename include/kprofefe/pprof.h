@@ -216,7 +216,8 @@ typedef struct pprof_info {
 
 /*
  * Reads data (borrowed): gzip pprof, uncompressed pprof or a Go trace. Returns 0 with
- * *info filled (free with pprof_info_clear), or -1 with a message in err that says what the file is not and why.
+ * *info filled (free with pprof_info_clear), or -1 with a message in err that says what
+ * the file is not and why.
  */
 int pprof_read_info(const unsigned char *data, size_t len, pprof_info *info, char *err,
 		    size_t errlen);
